@@ -1,0 +1,734 @@
+//! The OneLake DFS surface: addressing, required headers, and the path and filesystem
+//! operations, answered with the real service's shapes (see
+//! `reference/onelake-dfs-and-sync-peers.md` Part A).
+//!
+//! Addressing: `/{workspace}/{item}/{path…}`, where the workspace is its name or GUID and
+//! the item is `<name>.Lakehouse` (suffix in any case) or the lakehouse GUID. Paths are
+//! percent-decoded (`%2F` counts as a separator, `+` is a literal plus); empty, `.` and
+//! `..` segments are refused with 400 `InvalidUri`. Query values are decoded form-style
+//! (`+` is a space), as the real front end does, so an unencoded continuation token
+//! breaks.
+
+use std::collections::HashSet;
+use std::io::{Seek, SeekFrom};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Request, State as AxState};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::Response;
+use percent_encoding::percent_decode_str;
+use tokio::io::AsyncReadExt as _;
+
+use crate::error::{Result, ServiceError};
+use crate::server::RequestCtx;
+use crate::state::State;
+use crate::store::{ListEntry, Meta};
+use crate::util;
+
+/// The most entries one listing page or delete batch may hold (the real cap).
+const MAX_PAGE: usize = 5000;
+
+/// Headers OneLake ignores and names back in `x-ms-rejected-headers`.
+const REJECTED_HEADERS: &[&str] = &[
+    "x-ms-owner",
+    "x-ms-group",
+    "x-ms-permissions",
+    "x-ms-acl",
+    "x-ms-umask",
+    "x-ms-encryption-key",
+    "x-ms-encryption-key-sha256",
+    "x-ms-encryption-algorithm",
+    "x-ms-encryption-scope",
+    "x-ms-access-tier",
+];
+
+/// Permissions shown in listings and HEAD. OneLake's parity page says responses carry
+/// `$superuser` and `---------`; ADLS recordings show `rw-r-----`/`rwxr-x---`. We follow
+/// OneLake (clients must not depend on either).
+const PERMISSIONS: &str = "---------";
+
+pub async fn handle(AxState(state): AxState<Arc<State>>, req: Request) -> Response {
+    let ctx = req
+        .extensions()
+        .get::<RequestCtx>()
+        .cloned()
+        .unwrap_or_else(|| {
+            RequestCtx::new(&state, req.headers(), req.method() == Method::HEAD, false)
+        });
+    let rejected: Vec<&str> = REJECTED_HEADERS
+        .iter()
+        .copied()
+        .filter(|h| req.headers().contains_key(*h))
+        .collect();
+    let mut resp = match dispatch(&state, req).await {
+        Ok(r) => r,
+        Err(e) => ctx.error(&e),
+    };
+    if !rejected.is_empty()
+        && let Ok(v) = HeaderValue::from_str(&rejected.join(","))
+    {
+        resp.headers_mut().insert("x-ms-rejected-headers", v);
+    }
+    resp
+}
+
+/// Parsed query string: keys matched case-insensitively, first occurrence wins.
+struct Query(Vec<(String, String)>);
+
+impl Query {
+    fn parse(raw: &str) -> Result<Query> {
+        let mut pairs = Vec::new();
+        for part in raw.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = part.split_once('=').unwrap_or((part, ""));
+            pairs.push((decode_query(k)?, decode_query(v)?));
+        }
+        Ok(Query(pairs))
+    }
+
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn bool(&self, key: &str) -> Result<Option<bool>> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) if v.eq_ignore_ascii_case("true") => Ok(Some(true)),
+            Some(v) if v.eq_ignore_ascii_case("false") => Ok(Some(false)),
+            Some(v) => Err(ServiceError::invalid_query(format!("{key}={v}"))),
+        }
+    }
+
+    fn u64(&self, key: &str) -> Result<Option<u64>> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) => v
+                .parse()
+                .map(Some)
+                .map_err(|_| ServiceError::invalid_query(format!("{key}={v}"))),
+        }
+    }
+}
+
+fn decode_query(s: &str) -> Result<String> {
+    let spaced = s.replace('+', " ");
+    percent_decode_str(&spaced)
+        .decode_utf8()
+        .map(|c| c.into_owned())
+        .map_err(|_| ServiceError::invalid_query("The query string is not valid UTF-8."))
+}
+
+/// Splits a decoded `a/b/c` into checked segments.
+fn split_segments(decoded: &str, bad: impl Fn(&str) -> ServiceError) -> Result<Vec<String>> {
+    let mut segs = Vec::new();
+    for seg in decoded.split('/') {
+        if seg.is_empty() {
+            return Err(bad("Empty path segments are not allowed."));
+        }
+        if seg == "." || seg == ".." {
+            return Err(bad("`.` and `..` path segments are not allowed."));
+        }
+        if seg.contains('\0') {
+            return Err(bad("NUL is not allowed in a path."));
+        }
+        segs.push(seg.to_owned());
+    }
+    Ok(segs)
+}
+
+fn path_segments(raw: &str) -> Result<Vec<String>> {
+    let decoded = percent_decode_str(raw)
+        .decode_utf8()
+        .map_err(|_| ServiceError::invalid_uri("The path is not valid UTF-8."))?;
+    let rest = decoded.strip_prefix('/').unwrap_or(&decoded);
+    if rest.is_empty() {
+        return Ok(Vec::new());
+    }
+    split_segments(rest, ServiceError::invalid_uri)
+}
+
+fn check_version(headers: &HeaderMap) -> Result<String> {
+    let Some(v) = headers.get("x-ms-version") else {
+        return Err(ServiceError::missing_header("x-ms-version"));
+    };
+    let v = v
+        .to_str()
+        .map_err(|_| ServiceError::invalid_header("x-ms-version"))?;
+    let b = v.as_bytes();
+    let ok = b.len() == 10
+        && b.iter().enumerate().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                *c == b'-'
+            } else {
+                c.is_ascii_digit()
+            }
+        });
+    if !ok {
+        return Err(ServiceError::invalid_header("x-ms-version"));
+    }
+    Ok(v.to_owned())
+}
+
+/// `Content-Length: 0` is required on create and flush; a missing header counts as
+/// wrong (the reference: third-party clients got `ContentLengthMustBeZero` for it).
+fn require_zero_length(headers: &HeaderMap) -> Result<()> {
+    match headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+    {
+        Some("0") if !headers.contains_key(header::TRANSFER_ENCODING) => Ok(()),
+        _ => Err(ServiceError::content_length_must_be_zero()),
+    }
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(ServiceError::internal)?
+}
+
+fn set(resp: &mut Response, name: &'static str, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        resp.headers_mut().insert(name, v);
+    }
+}
+
+fn empty(status: StatusCode) -> Response {
+    let mut r = Response::new(Body::empty());
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(0));
+    r
+}
+
+fn with_meta(resp: &mut Response, meta: &Meta) {
+    set(resp, "etag", &meta.quoted_etag());
+    set(resp, "last-modified", &util::http_date(meta.modified_ns));
+}
+
+/// A path inside a lakehouse.
+struct Target {
+    lakehouse: usize,
+    /// Segments below the item: `["Files", "a", "b.txt"]`.
+    rel: Vec<String>,
+    disk: PathBuf,
+}
+
+impl Target {
+    /// The item folder and its `Files`/`Tables` folders cannot be created, deleted or
+    /// renamed; nothing else may be created at the item's top level either.
+    fn is_protected(&self) -> bool {
+        self.rel.len() < 2
+    }
+
+    fn outside_data_folders(&self) -> bool {
+        !matches!(
+            self.rel.first().map(String::as_str),
+            Some("Files" | "Tables")
+        )
+    }
+
+    fn token_payload(&self, state: &State) -> String {
+        let mut s = state.lakehouses[self.lakehouse].name.clone();
+        for r in &self.rel {
+            s.push('/');
+            s.push_str(r);
+        }
+        s
+    }
+}
+
+async fn dispatch(state: &Arc<State>, req: Request) -> Result<Response> {
+    let version = check_version(req.headers())?;
+    let method = req.method().clone();
+    let query = Query::parse(req.uri().query().unwrap_or(""))?;
+    let segs = path_segments(req.uri().path())?;
+    if segs.is_empty() {
+        // Account level: OneLake allows HEAD only.
+        return if method == Method::HEAD {
+            Ok(empty(StatusCode::OK))
+        } else {
+            Err(ServiceError::protected())
+        };
+    }
+    if !state.resolve_workspace(&segs[0]) {
+        return Err(ServiceError::filesystem_not_found());
+    }
+    if segs.len() == 1 {
+        return filesystem_op(state, &method, &query, &segs[0]).await;
+    }
+    // Unknown item: 404 PathNotFound (the item folder is a path of the filesystem; the
+    // real code is UNCONFIRMED).
+    let lakehouse = state
+        .resolve_item(&segs[1])
+        .ok_or_else(ServiceError::path_not_found)?;
+    if state.is_denied(&format!("/{}", segs.join("/"))) {
+        return Err(ServiceError::permission_mismatch());
+    }
+    let rel = segs[2..].to_vec();
+    let mut disk = state.lakehouses[lakehouse].root.clone();
+    disk.extend(&rel);
+    let target = Target {
+        lakehouse,
+        rel,
+        disk,
+    };
+    check_if_match(state, req.headers(), &target).await?;
+    match method {
+        Method::PUT => put(state, &query, req.headers(), &target).await,
+        Method::PATCH => patch(state, &query, &version, req, &target).await,
+        Method::GET => read(state, req.headers(), &target).await,
+        Method::HEAD => properties(state, &target).await,
+        Method::DELETE => delete(state, &query, &target).await,
+        _ => Err(ServiceError::unsupported_verb()),
+    }
+}
+
+/// `If-Match: <etag>` / `*` on path operations.
+async fn check_if_match(state: &Arc<State>, headers: &HeaderMap, target: &Target) -> Result<()> {
+    let Some(want) = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok()) else {
+        return Ok(());
+    };
+    let want = want.trim().trim_matches('"').to_owned();
+    let st = state.clone();
+    let disk = target.disk.clone();
+    let meta = blocking(move || st.store.stat(&disk)).await;
+    match meta {
+        Ok(m) if want == "*" || m.etag() == want => Ok(()),
+        _ => Err(ServiceError::condition_not_met()),
+    }
+}
+
+async fn put(
+    state: &Arc<State>,
+    query: &Query,
+    headers: &HeaderMap,
+    target: &Target,
+) -> Result<Response> {
+    if headers.contains_key("x-ms-rename-source") {
+        // Rename is not emulated (the project's client does not need it).
+        return Err(ServiceError::new(
+            StatusCode::BAD_REQUEST,
+            "UnsupportedHeader",
+            "One of the HTTP headers specified in the request is not supported. (x-ms-rename-source: rename is not emulated)",
+        ));
+    }
+    let resource = query
+        .get("resource")
+        .ok_or_else(|| ServiceError::missing_query("resource"))?;
+    let is_file = match resource {
+        r if r.eq_ignore_ascii_case("file") => true,
+        r if r.eq_ignore_ascii_case("directory") => false,
+        r => return Err(ServiceError::invalid_query(format!("resource={r}"))),
+    };
+    if target.is_protected() || target.outside_data_folders() {
+        return Err(ServiceError::protected());
+    }
+    require_zero_length(headers)?;
+    let if_none_match = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        == Some("*");
+    let st = state.clone();
+    let disk = target.disk.clone();
+    let meta = blocking(move || {
+        if is_file {
+            st.store.create_file(&disk, if_none_match)
+        } else {
+            st.store.create_dir(&disk, if_none_match)
+        }
+    })
+    .await?;
+    let mut resp = empty(StatusCode::CREATED);
+    with_meta(&mut resp, &meta);
+    set(&mut resp, "x-ms-request-server-encrypted", "true");
+    Ok(resp)
+}
+
+async fn patch(
+    state: &Arc<State>,
+    query: &Query,
+    version: &str,
+    req: Request,
+    target: &Target,
+) -> Result<Response> {
+    let action = query
+        .get("action")
+        .ok_or_else(|| ServiceError::missing_query("action"))?
+        .to_ascii_lowercase();
+    match action.as_str() {
+        "append" => {
+            let position = query
+                .u64("position")?
+                .ok_or_else(|| ServiceError::missing_query("position"))?;
+            let flush = query.bool("flush")?.unwrap_or(false);
+            if flush && version < "2021-10-04" {
+                // UNCONFIRMED what the service does; refusing beats silently not flushing.
+                return Err(ServiceError::invalid_query(
+                    "flush=true needs x-ms-version 2021-10-04 or later.",
+                ));
+            }
+            let Some(len) = req.headers().get(header::CONTENT_LENGTH) else {
+                return Err(ServiceError::missing_content_length());
+            };
+            if len
+                .to_str()
+                .ok()
+                .and_then(|l| l.parse::<u64>().ok())
+                .is_none()
+            {
+                return Err(ServiceError::invalid_header("Content-Length"));
+            }
+            // Bodies are held in memory (one append at a time per request); fine for the
+            // chunk sizes a client sends in tests.
+            let body = axum::body::to_bytes(req.into_body(), usize::MAX)
+                .await
+                .map_err(|e| ServiceError::invalid_header(&format!("Content-Length ({e})")))?;
+            let st = state.clone();
+            let disk = target.disk.clone();
+            let meta = blocking(move || st.store.append(&disk, position, &body, flush)).await?;
+            let mut resp = empty(StatusCode::ACCEPTED);
+            if let Some(meta) = meta {
+                with_meta(&mut resp, &meta);
+            }
+            set(&mut resp, "x-ms-request-server-encrypted", "true");
+            Ok(resp)
+        }
+        "flush" => {
+            let position = query
+                .u64("position")?
+                .ok_or_else(|| ServiceError::missing_query("position"))?;
+            require_zero_length(req.headers())?;
+            let st = state.clone();
+            let disk = target.disk.clone();
+            let meta = blocking(move || st.store.flush(&disk, position)).await?;
+            let mut resp = empty(StatusCode::OK);
+            with_meta(&mut resp, &meta);
+            // As recorded: a classic flush answers `false` here.
+            set(&mut resp, "x-ms-request-server-encrypted", "false");
+            Ok(resp)
+        }
+        "setproperties" => {
+            let st = state.clone();
+            let disk = target.disk.clone();
+            let meta = blocking(move || st.store.stat(&disk)).await?;
+            let mut resp = empty(StatusCode::OK);
+            with_meta(&mut resp, &meta);
+            Ok(resp)
+        }
+        // OneLake: "query parameters that change semantics make the request fail".
+        "setaccesscontrol" | "setaccesscontrolrecursive" => {
+            Err(ServiceError::unsupported_query("action"))
+        }
+        other => Err(ServiceError::invalid_query(format!("action={other}"))),
+    }
+}
+
+/// A parsed `Range` / `x-ms-range` header: `bytes=a-b`, `bytes=a-`, `bytes=-n`.
+#[derive(Debug, Clone, Copy)]
+enum Range {
+    From(u64, Option<u64>),
+    Suffix(u64),
+}
+
+fn parse_range(headers: &HeaderMap) -> Option<Range> {
+    let v = headers
+        .get("x-ms-range")
+        .or_else(|| headers.get(header::RANGE))?
+        .to_str()
+        .ok()?;
+    let spec = v.trim().strip_prefix("bytes=")?;
+    let (a, b) = spec.split_once('-')?;
+    if a.is_empty() {
+        return b.parse().ok().map(Range::Suffix);
+    }
+    let a: u64 = a.parse().ok()?;
+    let b: Option<u64> = if b.is_empty() {
+        None
+    } else {
+        Some(b.parse().ok()?)
+    };
+    if matches!(b, Some(b) if b < a) {
+        return None; // syntactically invalid: ignored, whole file served
+    }
+    Some(Range::From(a, b))
+}
+
+async fn read(state: &Arc<State>, headers: &HeaderMap, target: &Target) -> Result<Response> {
+    let range = parse_range(headers);
+    let st = state.clone();
+    let disk = target.disk.clone();
+    let (meta, file, start, count, total) = blocking(move || {
+        let opened = st.store.open_read(&disk)?;
+        let Some(mut file) = opened.file else {
+            return Ok((opened.meta, None, 0, 0, 0));
+        };
+        let total = file.metadata()?.len();
+        let (start, count) = match range {
+            None => (0, total),
+            Some(Range::From(a, _)) if a >= total => {
+                return Err(ServiceError::invalid_range(total));
+            }
+            Some(Range::From(a, b)) => (a, b.map_or(total, |b| b.min(total - 1) + 1) - a),
+            Some(Range::Suffix(0)) => return Err(ServiceError::invalid_range(total)),
+            Some(Range::Suffix(_)) if total == 0 => return Err(ServiceError::invalid_range(total)),
+            Some(Range::Suffix(n)) => (total - n.min(total), n.min(total)),
+        };
+        file.seek(SeekFrom::Start(start))?;
+        Ok((opened.meta, Some(file), start, count, total))
+    })
+    .await?;
+    let Some(file) = file else {
+        // Reading a directory: an empty body that says what it is.
+        let mut resp = empty(StatusCode::OK);
+        with_meta(&mut resp, &meta);
+        set(&mut resp, "x-ms-resource-type", "directory");
+        return Ok(resp);
+    };
+    let reader = tokio::fs::File::from_std(file).take(count);
+    let mut resp = Response::new(Body::from_stream(
+        tokio_util::io::ReaderStream::with_capacity(reader, 256 * 1024),
+    ));
+    if range.is_some() {
+        *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
+        set(
+            &mut resp,
+            "content-range",
+            &format!("bytes {start}-{}/{total}", start + count - 1),
+        );
+    }
+    resp.headers_mut()
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(count));
+    set(&mut resp, "content-type", "application/octet-stream");
+    set(&mut resp, "accept-ranges", "bytes");
+    with_meta(&mut resp, &meta);
+    set(&mut resp, "x-ms-resource-type", "file");
+    set(
+        &mut resp,
+        "x-ms-creation-time",
+        &util::http_date(util::nanos_from_filetime(meta.created)),
+    );
+    set(&mut resp, "x-ms-server-encrypted", "true");
+    Ok(resp)
+}
+
+async fn properties(state: &Arc<State>, target: &Target) -> Result<Response> {
+    let st = state.clone();
+    let disk = target.disk.clone();
+    let meta = blocking(move || st.store.stat(&disk)).await?;
+    let mut resp = empty(StatusCode::OK);
+    resp.headers_mut()
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(meta.len));
+    with_meta(&mut resp, &meta);
+    set(
+        &mut resp,
+        "x-ms-resource-type",
+        if meta.is_dir { "directory" } else { "file" },
+    );
+    set(
+        &mut resp,
+        "x-ms-creation-time",
+        &util::http_date(util::nanos_from_filetime(meta.created)),
+    );
+    set(&mut resp, "x-ms-owner", "$superuser");
+    set(&mut resp, "x-ms-group", "$superuser");
+    set(&mut resp, "x-ms-permissions", PERMISSIONS);
+    set(&mut resp, "x-ms-server-encrypted", "true");
+    if !meta.is_dir {
+        set(&mut resp, "content-type", "application/octet-stream");
+        set(&mut resp, "accept-ranges", "bytes");
+    }
+    Ok(resp)
+}
+
+async fn delete(state: &Arc<State>, query: &Query, target: &Target) -> Result<Response> {
+    if target.is_protected() {
+        return Err(ServiceError::protected());
+    }
+    let recursive = query.bool("recursive")?.unwrap_or(false);
+    let payload = target.token_payload(state);
+    if let Some(token) = query.get("continuation")
+        && util::decode_token(util::TOKEN_DELETE, token).as_deref() != Some(payload.as_str())
+    {
+        return Err(ServiceError::invalid_query("continuation"));
+    }
+    let page = state.page_size.min(MAX_PAGE);
+    let st = state.clone();
+    let disk = target.disk.clone();
+    let more = blocking(move || st.store.delete(&disk, recursive, page)).await?;
+    let mut resp = empty(StatusCode::OK);
+    set(&mut resp, "x-ms-delete-type-permanent", "true");
+    if more {
+        set(
+            &mut resp,
+            "x-ms-continuation",
+            &util::encode_token(util::TOKEN_DELETE, &payload),
+        );
+    }
+    Ok(resp)
+}
+
+async fn filesystem_op(
+    state: &Arc<State>,
+    method: &Method,
+    query: &Query,
+    fs: &str,
+) -> Result<Response> {
+    let resource = query
+        .get("resource")
+        .ok_or_else(|| ServiceError::missing_query("resource"))?;
+    if !resource.eq_ignore_ascii_case("filesystem") {
+        return Err(ServiceError::invalid_query(format!("resource={resource}")));
+    }
+    match *method {
+        Method::GET => list(state, query, fs).await,
+        Method::HEAD => {
+            if state.is_denied(&format!("/{fs}")) {
+                return Err(ServiceError::permission_mismatch());
+            }
+            let mut resp = empty(StatusCode::OK);
+            let etag = 0x08D0_0000_0000_0000u64
+                | (util::filetime_from_nanos(state.started_ns) & 0x000F_FFFF_FFFF_FFFF);
+            set(&mut resp, "etag", &format!("\"0x{etag:X}\""));
+            set(
+                &mut resp,
+                "last-modified",
+                &util::http_date(state.started_ns),
+            );
+            set(&mut resp, "x-ms-namespace-enabled", "true");
+            Ok(resp)
+        }
+        // OneLake manages workspaces: no filesystem create or delete.
+        Method::PUT | Method::DELETE => Err(ServiceError::protected()),
+        _ => Err(ServiceError::unsupported_verb()),
+    }
+}
+
+async fn list(state: &Arc<State>, query: &Query, fs: &str) -> Result<Response> {
+    let recursive = query
+        .bool("recursive")?
+        .ok_or_else(|| ServiceError::missing_query("recursive"))?;
+    let page = match query.u64("maxResults")? {
+        Some(0) => return Err(ServiceError::invalid_query("maxResults=0")),
+        Some(n) => (n.min(MAX_PAGE as u64) as usize).min(state.page_size),
+        None => state.page_size.min(MAX_PAGE),
+    };
+    // A trailing slash on `directory` is tolerated; other empty segments are not.
+    let directory = query
+        .get("directory")
+        .map(|d| d.trim_end_matches('/'))
+        .filter(|d| !d.is_empty());
+    let dir_segs = match directory {
+        Some(d) => split_segments(d.trim_start_matches('/'), |m| {
+            ServiceError::invalid_query(format!("directory: {m}"))
+        })?,
+        None => Vec::new(),
+    };
+    let denied_path = if dir_segs.is_empty() {
+        format!("/{fs}")
+    } else {
+        format!("/{fs}/{}", dir_segs.join("/"))
+    };
+    if state.is_denied(&denied_path) {
+        return Err(ServiceError::permission_mismatch());
+    }
+    let (root, prefix, only) = if dir_segs.is_empty() {
+        let only: HashSet<String> = state.lakehouses.iter().map(|l| l.folder()).collect();
+        (
+            state.data_dir.join(&state.workspace_name),
+            String::new(),
+            Some(only),
+        )
+    } else {
+        let lakehouse = state
+            .resolve_item(&dir_segs[0])
+            .ok_or_else(ServiceError::path_not_found)?;
+        let mut root = state.lakehouses[lakehouse].root.clone();
+        root.extend(&dir_segs[1..]);
+        (root, dir_segs.join("/"), None)
+    };
+    let after = match query.get("continuation") {
+        None => None,
+        Some(token) => {
+            let last = util::decode_token(util::TOKEN_LIST, token)
+                .ok_or_else(|| ServiceError::invalid_query("continuation"))?;
+            let rel = if prefix.is_empty() {
+                Some(last.as_str())
+            } else {
+                last.strip_prefix(prefix.as_str())
+                    .and_then(|r| r.strip_prefix('/'))
+            };
+            match rel {
+                Some(r) if !r.is_empty() => Some(r.to_owned()),
+                _ => return Err(ServiceError::invalid_query("continuation")),
+            }
+        }
+    };
+    let st = state.clone();
+    let (entries, next) = blocking(move || {
+        let meta = st.store.stat(&root).map_err(|e| {
+            if e.code == "PathNotFound" {
+                ServiceError::path_not_found()
+            } else {
+                e
+            }
+        })?;
+        if !meta.is_dir {
+            // Listing a file lists that file.
+            return Ok((vec![ListEntry { name: prefix, meta }], None));
+        }
+        st.store.list(
+            &root,
+            &prefix,
+            only.as_ref(),
+            recursive,
+            after.as_deref(),
+            page,
+        )
+    })
+    .await?;
+    let mut body = String::with_capacity(64 + entries.len() * 240);
+    body.push_str("{\"paths\":[");
+    for (i, e) in entries.iter().enumerate() {
+        if i > 0 {
+            body.push(',');
+        }
+        push_entry(&mut body, e);
+    }
+    body.push_str("]}");
+    let mut resp = Response::new(Body::from(body));
+    set(&mut resp, "content-type", "application/json; charset=utf-8");
+    if let Some(next) = next {
+        set(
+            &mut resp,
+            "x-ms-continuation",
+            &util::encode_token(util::TOKEN_LIST, &next),
+        );
+    }
+    Ok(resp)
+}
+
+/// One listing entry, keys in the service's (alphabetical) order, numbers as strings,
+/// `isDirectory` only on directories, etag unquoted, creationTime in FILETIME ticks.
+fn push_entry(out: &mut String, e: &ListEntry) {
+    let m = &e.meta;
+    let name = serde_json::to_string(&e.name).unwrap_or_else(|_| "\"\"".to_owned());
+    out.push_str(&format!(
+        "{{\"contentLength\":\"{}\",\"creationTime\":\"{}\",\"etag\":\"{}\",\"expiryTime\":\"0\",\"group\":\"$superuser\",",
+        m.len,
+        m.created,
+        m.etag()
+    ));
+    if m.is_dir {
+        out.push_str("\"isDirectory\":\"true\",");
+    }
+    out.push_str(&format!(
+        "\"lastModified\":\"{}\",\"name\":{name},\"owner\":\"$superuser\",\"permissions\":\"{PERMISSIONS}\"}}",
+        util::http_date(m.modified_ns)
+    ));
+}

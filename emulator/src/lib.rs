@@ -1,0 +1,222 @@
+//! A OneLake DFS emulator (and, later, the Fabric REST API) on one loopback port.
+//!
+//! The emulator is the ground truth for the project's tests, so it copies the real
+//! service's shapes rather than being lenient: string numbers and unquoted ETags in
+//! listings, `x-ms-continuation` paging, required `x-ms-version` and bearer token, JSON
+//! errors with `x-ms-error-code`, protected item folders, refused `..`. It shares no code
+//! with the client in the root package.
+//!
+//! ```no_run
+//! let emu = fabric_emulator::Emulator::start(fabric_emulator::Config::default()).unwrap();
+//! let base = format!("{}/My%20Workspace/lake.Lakehouse/Files", emu.url());
+//! # let _ = base;
+//! ```
+//!
+//! Layout: [`Emulator`] binds, then serves on its own thread and tokio runtime
+//! (`server`), routing `/v1/...` to the Fabric side (`fabric`) and the rest to DFS
+//! (`dfs`), over a shared [`State`] whose `store` keeps files on disk under
+//! `DATA/<workspace>/<item>.Lakehouse/` and metadata beside them in `DATA/.emulator/`.
+
+mod dfs;
+mod error;
+mod fabric;
+mod server;
+mod state;
+mod store;
+mod util;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use tokio::sync::oneshot;
+
+pub use state::{Lakehouse, State};
+
+/// How to start an [`Emulator`].
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where files and metadata live; `None` → a fresh temp dir removed on drop.
+    pub data_dir: Option<PathBuf>,
+    /// 0 = any free port; the emulator always binds 127.0.0.1.
+    pub port: u16,
+    pub workspace: String,
+    pub lakehouses: Vec<String>,
+    /// Probability of answering 429 or 503 instead of doing the request.
+    pub fail_rate: f64,
+    /// Probability of dropping the connection unanswered, half before and half after
+    /// the operation is applied.
+    pub reset_rate: f64,
+    /// Delay before handling each request.
+    pub latency_ms: u64,
+    /// Listing page size and recursive-delete batch size (capped at 5000, the real cap).
+    pub page_size: usize,
+    /// Seed of the fault injector.
+    pub seed: u64,
+    /// Delay advertised on injected 429s.
+    pub retry_after_ms: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: None,
+            port: 0,
+            workspace: "My Workspace".to_owned(),
+            lakehouses: vec!["lake".to_owned()],
+            fail_rate: 0.0,
+            reset_rate: 0.0,
+            latency_ms: 0,
+            page_size: 5000,
+            seed: 0,
+            retry_after_ms: 20,
+        }
+    }
+}
+
+/// One request as the emulator saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedRequest {
+    pub method: String,
+    /// Percent-decoded, e.g. `/My Workspace/lake.Lakehouse/Files/a b.txt`.
+    pub path: String,
+    /// Raw query string.
+    pub query: String,
+    /// 0 when the connection was dropped.
+    pub status: u16,
+    /// `throttled`, `busy`, `reset-before` or `reset-after`.
+    pub fault: Option<&'static str>,
+}
+
+/// The router: `/v1/...` is the Fabric REST side, everything else DFS.
+pub fn app(state: Arc<State>) -> Router {
+    fabric::routes().fallback(dfs::handle).with_state(state)
+}
+
+/// A running emulator. Stops (and removes its temp dir, if it made one) on drop.
+pub struct Emulator {
+    state: Arc<State>,
+    addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    temp_dir: Option<PathBuf>,
+}
+
+impl Emulator {
+    /// Binds 127.0.0.1:`port` before returning, then serves on its own thread.
+    pub fn start(config: Config) -> std::io::Result<Emulator> {
+        let (data_dir, temp_dir) = match &config.data_dir {
+            Some(d) => {
+                std::fs::create_dir_all(d)?;
+                (d.clone(), None)
+            }
+            None => {
+                let d = util::make_temp_dir()?;
+                (d.clone(), Some(d))
+            }
+        };
+        let cleanup = |e: std::io::Error| {
+            if let Some(t) = &temp_dir {
+                let _ = std::fs::remove_dir_all(t);
+            }
+            e
+        };
+        let state = Arc::new(State::open(&config, data_dir).map_err(cleanup)?);
+        let listener = std::net::TcpListener::bind(("127.0.0.1", config.port)).map_err(cleanup)?;
+        listener.set_nonblocking(true).map_err(cleanup)?;
+        let addr = listener.local_addr().map_err(cleanup)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("fabric-emulator")
+            .enable_all()
+            .build()
+            .map_err(cleanup)?;
+        let (tx, rx) = oneshot::channel();
+        let serve_state = state.clone();
+        let thread = std::thread::Builder::new()
+            .name("fabric-emulator".to_owned())
+            .spawn(move || {
+                let app = app(serve_state.clone());
+                runtime.block_on(server::serve(listener, serve_state, app, rx));
+                runtime.shutdown_timeout(Duration::from_secs(2));
+            })
+            .map_err(cleanup)?;
+        Ok(Emulator {
+            state,
+            addr,
+            shutdown: Some(tx),
+            thread: Some(thread),
+            temp_dir,
+        })
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn state(&self) -> &Arc<State> {
+        &self.state
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        self.state.data_dir()
+    }
+
+    pub fn workspace_name(&self) -> &str {
+        self.state.workspace_name()
+    }
+
+    pub fn workspace_id(&self) -> &str {
+        self.state.workspace_id()
+    }
+
+    pub fn lakehouse_id(&self, name: &str) -> Option<String> {
+        self.state.lakehouse(name).map(|l| l.id.clone())
+    }
+
+    /// The on-disk `Files/` folder of a lakehouse.
+    pub fn lakehouse_files_dir(&self, name: &str) -> Option<PathBuf> {
+        self.state.lakehouse_files_dir(name)
+    }
+
+    /// Every request seen, in arrival order, faulted ones included.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.state.requests()
+    }
+
+    pub fn clear_requests(&self) {
+        self.state.clear_requests()
+    }
+
+    pub fn set_faults(&self, fail_rate: f64, reset_rate: f64, latency_ms: u64) {
+        self.state.set_faults(fail_rate, reset_rate, latency_ms)
+    }
+
+    /// Later requests bearing exactly this token get 401.
+    pub fn revoke_token(&self, token: &str) {
+        self.state.revoke_token(token)
+    }
+
+    /// Later requests under this path (`/<fs>/<path…>`, decoded, either addressing form)
+    /// get 403 `AuthorizationPermissionMismatch`.
+    pub fn deny(&self, path_prefix: &str) {
+        self.state.deny(path_prefix)
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        if let Some(d) = self.temp_dir.take() {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+}

@@ -1,0 +1,204 @@
+//! Serves connections by hand (hyper http1 over tokio) so that a request can be answered
+//! with no response at all: the seeded fault injector drops the connection either before
+//! the operation runs or after it ran (the response is lost). Around the router it also
+//! records every request, sleeps the configured latency, checks the bearer token and adds
+//! the headers every DFS response carries.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, Request, Response, header};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tower::ServiceExt as _;
+
+use crate::error::ServiceError;
+use crate::state::{Fault, State};
+
+/// Per-request facts the handlers and error writers need. Inserted into the request's
+/// extensions before routing.
+#[derive(Debug, Clone)]
+pub struct RequestCtx {
+    pub request_id: String,
+    pub head: bool,
+    pub fabric: bool,
+    client_request_id: Option<HeaderValue>,
+    version: Option<HeaderValue>,
+}
+
+impl RequestCtx {
+    pub fn new(state: &State, headers: &HeaderMap, head: bool, fabric: bool) -> Self {
+        RequestCtx {
+            request_id: state.next_request_id(),
+            head,
+            fabric,
+            client_request_id: headers.get("x-ms-client-request-id").cloned(),
+            version: headers.get("x-ms-version").cloned(),
+        }
+    }
+
+    pub fn error(&self, e: &ServiceError) -> Response<Body> {
+        if self.fabric {
+            e.to_fabric_response(self)
+        } else {
+            e.to_storage_response(self)
+        }
+    }
+
+    /// Adds the headers every response carries.
+    fn finish(&self, mut resp: Response<Body>) -> Response<Body> {
+        let h = resp.headers_mut();
+        if let Ok(v) = HeaderValue::from_str(&self.request_id) {
+            if self.fabric {
+                h.insert("requestid", v);
+            } else {
+                h.insert("x-ms-request-id", v);
+            }
+        }
+        if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(std::time::SystemTime::now()))
+        {
+            h.insert(header::DATE, v);
+        }
+        if !self.fabric {
+            h.insert(
+                header::SERVER,
+                HeaderValue::from_static("Windows-Azure-HDFS/1.0 Microsoft-HTTPAPI/2.0"),
+            );
+            if let Some(v) = &self.version {
+                h.insert("x-ms-version", v.clone());
+            }
+            if let Some(v) = &self.client_request_id {
+                h.insert("x-ms-client-request-id", v.clone());
+            }
+        }
+        resp
+    }
+}
+
+/// The "error" a service returns to make hyper close the connection unanswered.
+#[derive(Debug)]
+pub struct Dropped;
+
+impl std::fmt::Display for Dropped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection dropped by fault injection")
+    }
+}
+
+impl std::error::Error for Dropped {}
+
+/// Paths under `/v1/` belong to the Fabric REST side.
+pub fn is_fabric_path(raw_path: &str) -> bool {
+    raw_path == "/v1" || raw_path.starts_with("/v1/")
+}
+
+/// Accepts connections until `shutdown` fires.
+pub async fn serve(
+    listener: std::net::TcpListener,
+    state: Arc<State>,
+    app: Router,
+    mut shutdown: oneshot::Receiver<()>,
+) {
+    let Ok(listener) = TcpListener::from_std(listener) else {
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => {
+                let stream = match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(_) => {
+                        // Out of file descriptors and the like: let it pass.
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let state = state.clone();
+                let app = app.clone();
+                tokio::spawn(async move {
+                    let svc = service_fn(move |req| handle(state.clone(), app.clone(), req));
+                    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+                });
+            }
+        }
+    }
+}
+
+async fn handle(
+    state: Arc<State>,
+    app: Router,
+    mut req: Request<Incoming>,
+) -> Result<Response<Body>, Dropped> {
+    let raw_path = req.uri().path().to_owned();
+    let decoded = percent_encoding::percent_decode_str(&raw_path)
+        .decode_utf8_lossy()
+        .into_owned();
+    let query = req.uri().query().unwrap_or("").to_owned();
+    let fabric = is_fabric_path(&raw_path);
+    let index = state.record_start(req.method().to_string(), decoded, query);
+    let ctx = RequestCtx::new(
+        &state,
+        req.headers(),
+        req.method() == axum::http::Method::HEAD,
+        fabric,
+    );
+
+    let (fault, latency_ms) = state.draw_fault();
+    if latency_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(latency_ms)).await;
+    }
+    let injected = match fault {
+        Fault::ResetBefore => {
+            state.record_finish(index, 0, fault.label());
+            return Err(Dropped);
+        }
+        Fault::Throttled => Some(ServiceError::throttled(state.retry_after_ms)),
+        Fault::Busy => Some(ServiceError::server_busy()),
+        Fault::None | Fault::ResetAfter => None,
+    };
+    let resp = if let Some(e) = injected {
+        ctx.error(&e)
+    } else if let Err(e) = check_bearer(&state, req.headers()) {
+        ctx.error(&e)
+    } else {
+        req.extensions_mut().insert(ctx.clone());
+        let resp: Result<Response<Body>, Infallible> = app.oneshot(req).await;
+        match resp {
+            Ok(r) => r,
+            Err(never) => match never {},
+        }
+    };
+    if fault == Fault::ResetAfter {
+        state.record_finish(index, 0, fault.label());
+        return Err(Dropped);
+    }
+    let resp = ctx.finish(resp);
+    state.record_finish(index, resp.status().as_u16(), fault.label());
+    Ok(resp)
+}
+
+/// `Authorization: Bearer <token>`, non-empty and not revoked.
+fn check_bearer(state: &State, headers: &HeaderMap) -> Result<(), ServiceError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Err(ServiceError::no_auth());
+    };
+    let value = value.to_str().map_err(|_| ServiceError::invalid_auth())?;
+    let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
+    let token = token.trim();
+    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
+        return Err(ServiceError::invalid_auth());
+    }
+    if state.is_revoked(token) {
+        return Err(ServiceError::invalid_auth());
+    }
+    Ok(())
+}
