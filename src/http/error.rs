@@ -1,0 +1,219 @@
+//! [`HttpError`]: what a failed request means, decoded once from the status, the
+//! `x-ms-error-code` / `x-ms-public-api-error-code` headers and the JSON body (the storage
+//! shape `{"error":{"code","message"}}` and the Fabric shape `{"errorCode","message"}`).
+//!
+//! Messages name the operation and the URL without its query, never a token.
+
+use std::fmt;
+
+use crate::auth::AuthError;
+
+/// A request that did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    /// The service answered with a non-success status (after retries, where retryable).
+    #[error(transparent)]
+    Status(Box<StatusError>),
+    /// No answer: connection refused or reset, timeout, broken body.
+    #[error("could not reach {url} for {method}: {message} (after {attempts} attempt{s})", s = if *attempts == 1 { "" } else { "s" })]
+    Transport {
+        method: String,
+        url: String,
+        message: String,
+        attempts: u32,
+    },
+    /// No token could be had.
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+}
+
+/// A non-success answer, decoded.
+#[derive(Debug, Clone)]
+pub struct StatusError {
+    pub method: String,
+    /// The URL without its query string.
+    pub url: String,
+    pub status: u16,
+    /// The service's error code (`PathNotFound`, `ItemNotFound`…), when it sent one.
+    pub code: Option<String>,
+    /// The first line of the service's message.
+    pub message: Option<String>,
+    pub request_id: Option<String>,
+    pub attempts: u32,
+}
+
+impl std::error::Error for StatusError {}
+
+impl fmt::Display for StatusError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {} failed with {}",
+            self.method, self.url, self.status
+        )?;
+        if let Some(code) = &self.code {
+            write!(f, " {code}")?;
+        }
+        if let Some(message) = &self.message {
+            write!(f, ": {}", message.trim_end_matches('.'))?;
+        }
+        if self.attempts > 1 {
+            write!(f, " (after {} attempts)", self.attempts)?;
+        }
+        Ok(())
+    }
+}
+
+impl HttpError {
+    /// The HTTP status, when the service answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            HttpError::Status(s) => Some(s.status),
+            _ => None,
+        }
+    }
+
+    /// The service's error code, when it sent one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            HttpError::Status(s) => s.code.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// What the user can do about it.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            HttpError::Auth(e) => e.hint(),
+            HttpError::Transport { .. } => Some(
+                "check the URL's host and port, your network or proxy, and that the service (or `fabric-remote emulator`) is running".into(),
+            ),
+            HttpError::Status(s) => match s.status {
+                401 => Some("the token was rejected: run `az login` again, or check FABRIC_REMOTE_TOKEN and the credential's tenant".into()),
+                403 => Some("your identity lacks access here: ask for Contributor (or Member) on the workspace; OneLake from outside Fabric also needs the tenant setting \"Users can access data stored in OneLake with apps external to Fabric\"".into()),
+                404 if s.code.as_deref().is_some_and(|c| c.eq_ignore_ascii_case("FilesystemNotFound") || c.eq_ignore_ascii_case("ContainerNotFound") || c.eq_ignore_ascii_case("WorkspaceNotFound")) => {
+                    Some("check the workspace (or container) name in the URL; names are case-sensitive, GUIDs always work".into())
+                }
+                429 | 503 => Some("the service is throttling; try again later or lower --concurrency".into()),
+                _ => None,
+            },
+        }
+    }
+}
+
+/// Decodes an error answer. `body` may be empty (HEAD) or not JSON.
+pub(crate) fn decode_status(
+    method: &str,
+    url: &str,
+    status: u16,
+    headers: &reqwest::header::HeaderMap,
+    body: &[u8],
+    attempts: u32,
+) -> StatusError {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+            .filter(|v| !v.is_empty())
+    };
+    let (body_code, body_message) = decode_body(body);
+    StatusError {
+        method: method.to_string(),
+        url: strip_query(url).to_string(),
+        status,
+        code: header("x-ms-error-code")
+            .or_else(|| header("x-ms-public-api-error-code"))
+            .or(body_code),
+        message: body_message,
+        request_id: header("x-ms-request-id").or_else(|| header("requestid")),
+        attempts,
+    }
+}
+
+/// `(code, first line of message)` from either JSON error shape, keys matched case-insensitively.
+fn decode_body(body: &[u8]) -> (Option<String>, Option<String>) {
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
+        let text = String::from_utf8_lossy(body);
+        let line = text.lines().map(str::trim).find(|l| !l.is_empty());
+        return (None, line.map(|l| l.chars().take(300).collect()));
+    };
+    let get = |v: &serde_json::Value, key: &str| -> Option<serde_json::Value> {
+        v.as_object()?
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v.clone())
+    };
+    let inner = get(&value, "error").filter(|v| v.is_object());
+    let obj = inner.as_ref().unwrap_or(&value);
+    let code = get(obj, "code")
+        .or_else(|| get(obj, "errorCode"))
+        .and_then(|v| v.as_str().map(str::to_string));
+    let message = get(obj, "message")
+        .and_then(|v| v.as_str().map(str::to_string))
+        .and_then(|m| m.lines().next().map(|l| l.trim().to_string()))
+        .filter(|m| !m.is_empty());
+    (code, message)
+}
+
+pub(crate) fn strip_query(url: &str) -> &str {
+    url.split('?').next().unwrap_or(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::{HeaderMap, HeaderValue};
+
+    #[test]
+    fn storage_error_shape_with_request_id_suffix() {
+        let mut h = HeaderMap::new();
+        h.insert("x-ms-error-code", HeaderValue::from_static("PathNotFound"));
+        let body = br#"{"error":{"code":"PathNotFound","message":"The specified path does not exist.\nRequestId:abc\nTime:2023-03-07T19:37:19.4394026Z"}}"#;
+        let e = decode_status("DELETE", "http://h/ws/x?recursive=true", 404, &h, body, 1);
+        assert_eq!(e.code.as_deref(), Some("PathNotFound"));
+        assert_eq!(
+            e.message.as_deref(),
+            Some("The specified path does not exist.")
+        );
+        assert_eq!(
+            e.to_string(),
+            "DELETE http://h/ws/x failed with 404 PathNotFound: The specified path does not exist"
+        );
+    }
+
+    #[test]
+    fn capitalised_spec_shape_and_fabric_shape() {
+        let h = HeaderMap::new();
+        let e = decode_status(
+            "GET",
+            "u",
+            409,
+            &h,
+            br#"{"Error":{"Code":"X","Message":"m"}}"#,
+            1,
+        );
+        assert_eq!(
+            (e.code.as_deref(), e.message.as_deref()),
+            (Some("X"), Some("m"))
+        );
+        let e = decode_status(
+            "GET",
+            "u",
+            404,
+            &h,
+            br#"{"requestId":"r","errorCode":"ItemNotFound","message":"The requested item was not found"}"#,
+            1,
+        );
+        assert_eq!(e.code.as_deref(), Some("ItemNotFound"));
+    }
+
+    #[test]
+    fn head_errors_have_only_the_header() {
+        let mut h = HeaderMap::new();
+        h.insert("x-ms-error-code", HeaderValue::from_static("PathNotFound"));
+        let e = decode_status("HEAD", "u", 404, &h, b"", 1);
+        assert_eq!(e.code.as_deref(), Some("PathNotFound"));
+        assert_eq!(e.message, None);
+    }
+}
