@@ -1,0 +1,127 @@
+//! clap types for every subcommand. Validation beyond what clap does lives in each command.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Mirror a local tree to OneLake, run pytest inside Fabric Spark, and emulate both on loopback.
+#[derive(Debug, Parser)]
+#[command(name = "fabric-remote", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Make DST equal to SRC (one local directory, one remote URL), by content hash.
+    Sync(SyncArgs),
+    /// List a remote directory (size, last modified, path).
+    Ls(LsArgs),
+    /// Run a local OneLake + Fabric REST emulator on loopback.
+    Emulator(EmulatorArgs),
+    /// Map a pytest junit XML file to pytest outcomes and print them pytest-style.
+    Report(ReportArgs),
+    /// Start an embedded emulator and walk through the main flow against it.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Source: a local directory or a remote URL.
+    pub src: String,
+    /// Destination: a remote URL or a local directory (the other kind than SRC).
+    pub dst: String,
+    /// Leave out paths matching this gitignore-style glob (repeatable). `test.env` is always left out.
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+    /// Read exclude globs from this file, one per line (repeatable).
+    #[arg(long, value_name = "FILE")]
+    pub exclude_from: Vec<PathBuf>,
+    /// Also honour .gitignore files in the tree.
+    #[arg(long)]
+    pub gitignore: bool,
+    /// Follow symbolic links instead of skipping them.
+    #[arg(long)]
+    pub follow_links: bool,
+    /// Keep destination files that are not in SRC.
+    #[arg(long)]
+    pub no_delete: bool,
+    /// Also delete destination paths matched by --exclude.
+    #[arg(long)]
+    pub delete_excluded: bool,
+    /// Delete nothing if more than N files would be deleted.
+    #[arg(long, value_name = "N")]
+    pub max_delete: Option<u64>,
+    /// Print what would be transferred and deleted; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print one JSON summary object on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Most requests in flight (shrinks by itself when the service throttles).
+    #[arg(long, default_value_t = fabric_remote::sync::DEFAULT_CONCURRENCY, value_name = "N")]
+    pub concurrency: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// Remote URL: https://onelake.dfs.fabric.microsoft.com/<ws>/<item>/Files/..., abfss://..., or any http(s) DFS endpoint.
+    pub url: String,
+    /// List the whole tree below URL, not only its direct children.
+    #[arg(short, long)]
+    pub recursive: bool,
+    /// Print one JSON object per entry instead of the long listing.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EmulatorArgs {
+    /// Directory holding the emulated files (default: a fresh temporary directory).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// Workspace name served by the emulator.
+    #[arg(long, default_value = "My Workspace")]
+    pub workspace: String,
+    /// Lakehouse name(s) in that workspace (repeatable).
+    #[arg(long, default_value = "lake")]
+    pub lakehouse: Vec<String>,
+    /// Fraction of requests answered with 429 (Retry-After) or 503 ServerBusy.
+    #[arg(long, default_value_t = 0.0)]
+    pub fail_rate: f64,
+    /// Fraction of requests whose connection is dropped without an answer.
+    #[arg(long, default_value_t = 0.0)]
+    pub reset_rate: f64,
+    /// Delay added to every request, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Largest listing page the emulator returns (the real service's cap is 5000).
+    #[arg(long, default_value_t = 5000)]
+    pub page_size: usize,
+    /// Seed for the fault injection, so a failing run can be replayed.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// pytest junit XML file (xunit1 or xunit2).
+    pub results: PathBuf,
+    /// File with the expected pytest node ids, one per line; each must have a result.
+    #[arg(long)]
+    pub nodeids: Option<PathBuf>,
+    /// Print one JSON record per test instead of pytest-style text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Keep the emulator's data directory here instead of a temporary one.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}

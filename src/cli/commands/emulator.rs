@@ -1,0 +1,53 @@
+//! `fabric-remote emulator`: serves OneLake DFS (and, later, Fabric REST) on loopback until
+//! Ctrl-C. The first stdout line is `listening on http://127.0.0.1:PORT`, so scripts and
+//! tests can read the port.
+
+use fabric_emulator::{Config, Emulator};
+
+use crate::cli::ExitStatus;
+use crate::cli::args::EmulatorArgs;
+
+pub async fn run(args: &EmulatorArgs) -> anyhow::Result<ExitStatus> {
+    for (name, rate) in [
+        ("--fail-rate", args.fail_rate),
+        ("--reset-rate", args.reset_rate),
+    ] {
+        if !(0.0..=1.0).contains(&rate) {
+            anyhow::bail!("{name} must be between 0 and 1, got {rate}");
+        }
+    }
+    if args.page_size == 0 {
+        anyhow::bail!("--page-size must be at least 1");
+    }
+    let config = Config {
+        data_dir: args.data_dir.clone(),
+        port: args.port,
+        workspace: args.workspace.clone(),
+        lakehouses: args.lakehouse.clone(),
+        fail_rate: args.fail_rate,
+        reset_rate: args.reset_rate,
+        latency_ms: args.latency_ms,
+        page_size: args.page_size,
+        seed: args.seed,
+        ..Config::default()
+    };
+    let emulator = tokio::task::spawn_blocking(move || Emulator::start(config))
+        .await?
+        .map_err(|e| anyhow::anyhow!("could not start the emulator on port {}: {e}", args.port))?;
+    let url = emulator.url();
+    println!("listening on {url}");
+    let ws = emulator.workspace_name().to_string();
+    eprintln!("data directory: {}", emulator.data_dir().display());
+    eprintln!("workspace: {ws} ({})", emulator.workspace_id());
+    for lh in &args.lakehouse {
+        eprintln!(
+            "lakehouse: {lh} ({})  →  {url}/{}/{lh}.Lakehouse/Files/",
+            emulator.lakehouse_id(lh).unwrap_or_default(),
+            ws.replace(' ', "%20")
+        );
+    }
+    eprintln!("any bearer token works: export FABRIC_REMOTE_TOKEN=emulator; Ctrl-C stops");
+    tokio::signal::ctrl_c().await?;
+    drop(emulator);
+    Ok(ExitStatus::Success)
+}

@@ -1,0 +1,142 @@
+//! `fabric-remote ls URL [--recursive] [--json]`: a long listing of a remote directory.
+//!
+//! Text: `SIZE  LAST-MODIFIED (UTC)  PATH`, directories as `DIR` with a trailing `/`, sorted
+//! by path, paths relative to URL. `--json`: one JSON object per line (JSON Lines), so a
+//! 100,000-entry tree pipes into `jq` without one giant document.
+
+use std::io::Write;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use fabric_remote::dfs::{DfsError, PathEntry};
+use fabric_remote::env::Env;
+use futures::TryStreamExt;
+
+use crate::cli::ExitStatus;
+use crate::cli::args::LsArgs;
+use crate::cli::context;
+
+pub async fn run(args: &LsArgs) -> anyhow::Result<ExitStatus> {
+    let env = Env::process();
+    let dir = context::remote_location(&args.url, &env)?;
+    let dfs = context::dfs_client(&env)?;
+
+    let mut rows: Vec<(String, PathEntry)> = Vec::new();
+    let mut pages = std::pin::pin!(dfs.list(&dir, args.recursive));
+    loop {
+        match pages.try_next().await {
+            Ok(Some(page)) => {
+                for entry in page {
+                    if let Some(rel) = entry.relative_to(&dir) {
+                        rows.push((rel.to_string(), entry));
+                    }
+                }
+            }
+            Ok(None) => break,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if rows.is_empty() {
+        // Nothing listed: the URL may be a file, or nothing at all.
+        match dfs.head(&dir).await? {
+            Some(props) if !props.is_directory => {
+                let name = dir.segments().last().cloned().unwrap_or_default();
+                rows.push((
+                    name.clone(),
+                    PathEntry {
+                        name,
+                        is_directory: false,
+                        size: props.size,
+                        etag: props.etag,
+                        last_modified: props.last_modified,
+                        created: None,
+                    },
+                ));
+            }
+            Some(_) => {}
+            None => return Err(DfsError::NotFound(dir.to_string()).into()),
+        }
+    }
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    for (path, e) in &rows {
+        let written = if args.json {
+            let record = serde_json::json!({
+                "path": path,
+                "type": if e.is_directory { "directory" } else { "file" },
+                "size": e.size,
+                "last_modified": e.last_modified.map(iso8601),
+                "etag": e.etag,
+            });
+            writeln!(out, "{record}")
+        } else {
+            let size = if e.is_directory {
+                "DIR".to_string()
+            } else {
+                e.size.to_string()
+            };
+            let when = e
+                .last_modified
+                .map(|t| {
+                    iso8601(t)
+                        .replace('T', " ")
+                        .trim_end_matches('Z')
+                        .to_string()
+                })
+                .unwrap_or_else(|| "-".repeat(19));
+            let slash = if e.is_directory { "/" } else { "" };
+            writeln!(out, "{size:>12}  {when}  {path}{slash}")
+        };
+        if written.is_err() {
+            // The reader went away (`| head`): that is not an error.
+            return Ok(ExitStatus::Success);
+        }
+    }
+    let _ = out.flush();
+    Ok(ExitStatus::Success)
+}
+
+/// `2026-11-26T07:04:52Z` (UTC, whole seconds).
+pub fn iso8601(t: SystemTime) -> String {
+    let secs = t
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn iso8601_dates() {
+        assert_eq!(iso8601(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            iso8601(UNIX_EPOCH + Duration::from_secs(1_678_225_419)),
+            "2023-03-07T21:43:39Z"
+        );
+        assert_eq!(
+            iso8601(UNIX_EPOCH + Duration::from_secs(951_782_400)),
+            "2000-02-29T00:00:00Z"
+        );
+    }
+}

@@ -1,0 +1,331 @@
+//! The `fabric-remote` binary as a user runs it: exit codes, the one-sentence errors, the
+//! credential chain (with a stand-in `az`, since the real Azure CLI cannot log in here), `ls`
+//! against the emulator, and the emulator as a child process.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use bytes::Bytes;
+use fabric_emulator::{Config, Emulator};
+use fabric_remote::auth::Credentials;
+use fabric_remote::dfs::DfsClient;
+use fabric_remote::http::{HttpClient, RetryPolicy};
+use fabric_remote::location::RemoteLocation;
+use fabric_remote::secret::Secret;
+
+use crate::util::fabric_remote;
+
+/// The binary with an empty environment (no token, no `az` on PATH) plus `vars`.
+fn run(args: &[&str], vars: &[(&str, &str)]) -> Output {
+    let mut cmd = fabric_remote();
+    cmd.env_clear().env("PATH", "/usr/bin:/bin");
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    cmd.args(args).output().expect("run fabric-remote")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Asserts exit 2 and a single `error:` sentence (plus optional `hint:` lines), no panic.
+fn assert_usage_error(out: &Output) -> String {
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!stderr.contains("RUST_BACKTRACE"), "{stderr}");
+    let errors: Vec<_> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(
+        stderr.lines().all(|l| l.starts_with("error:")
+            || l.starts_with("hint:")
+            || l.starts_with("  Caused by:")),
+        "{stderr}"
+    );
+    stderr
+}
+
+fn lake_url(emu: &Emulator, sub: &str) -> String {
+    format!(
+        "{}/{}/lake.Lakehouse/Files/{sub}",
+        emu.url(),
+        emu.workspace_name().replace(' ', "%20")
+    )
+}
+
+fn seed(emu: &Emulator, files: &[(&str, &[u8])]) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let http = HttpClient::new(
+        Credentials::from_token(Secret::new("seed")),
+        RetryPolicy::default(),
+    )
+    .unwrap();
+    let dfs = DfsClient::new(http);
+    rt.block_on(async {
+        for (path, body) in files {
+            let loc = RemoteLocation::parse(&lake_url(emu, path)).unwrap();
+            dfs.upload_bytes(&loc, &Bytes::copy_from_slice(body))
+                .await
+                .unwrap();
+        }
+    });
+}
+
+/// A stand-in for the Azure CLI: answers `az account get-access-token` with `tok-1`,
+/// `tok-2`, … and counts its calls in `dir/calls`. A hand-written stub, used only because
+/// the real `az` cannot log in on this machine.
+fn fake_az(dir: &Path, logged_in: bool) {
+    let calls = dir.join("calls");
+    let script = if logged_in {
+        format!(
+            "#!/bin/sh\nn=$(cat '{c}' 2>/dev/null || echo 0)\nn=$((n+1))\necho $n > '{c}'\n\
+             echo \"{{\\\"accessToken\\\":\\\"tok-$n\\\",\\\"expires_on\\\":$(( $(date +%s) + 3600 )),\\\"tokenType\\\":\\\"Bearer\\\"}}\"\n",
+            c = calls.display()
+        )
+    } else {
+        "#!/bin/sh\necho \"ERROR: Please run 'az login' to setup account.\" >&2\nexit 1\n"
+            .to_string()
+    };
+    let path = dir.join("az");
+    std::fs::write(&path, script).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+fn az_calls(dir: &Path) -> u32 {
+    std::fs::read_to_string(dir.join("calls"))
+        .map(|s| s.trim().parse().unwrap_or(0))
+        .unwrap_or(0)
+}
+
+#[test]
+fn bad_urls_exit_2_with_one_sentence() {
+    for (url, needle) in [
+        ("s3://bucket/key", "unsupported scheme"),
+        (
+            "https://onelake.blob.fabric.microsoft.com/ws/l.Lakehouse/Files",
+            "onelake.dfs.fabric.microsoft.com",
+        ),
+        (
+            "https://app.fabric.microsoft.com/groups/x",
+            "not a DFS host",
+        ),
+        ("https://onelake.dfs.fabric.microsoft.com/ws", "no item"),
+        ("http://127.0.0.1:1/ws/l.Lakehouse/Files/../x", "`..`"),
+        ("not a url", "not a URL"),
+    ] {
+        let out = run(&["ls", url], &[("FABRIC_REMOTE_TOKEN", "t")]);
+        let stderr = assert_usage_error(&out);
+        assert!(stderr.contains(needle), "{url}: {stderr}");
+    }
+}
+
+#[test]
+fn unknown_arguments_exit_2() {
+    let out = run(&["ls"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = run(&["frobnicate"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn missing_credentials_say_how_to_log_in() {
+    let emu = Emulator::start(Config::default()).unwrap();
+    // No token, no client secret, and no `az` on PATH.
+    let out = run(&["ls", &lake_url(&emu, "")], &[]);
+    let stderr = assert_usage_error(&out);
+    assert!(stderr.contains("Azure CLI"), "{stderr}");
+    assert!(stderr.contains("az login"), "{stderr}");
+    assert!(
+        emu.requests().is_empty(),
+        "nothing was sent without a token"
+    );
+
+    let out = run(
+        &["ls", &lake_url(&emu, "")],
+        &[("FABRIC_TEST_AUTH", "client_secret")],
+    );
+    let stderr = assert_usage_error(&out);
+    assert!(stderr.contains("AZURE_TENANT_ID is not set"), "{stderr}");
+}
+
+#[test]
+fn az_not_logged_in_is_one_sentence() {
+    let emu = Emulator::start(Config::default()).unwrap();
+    let bin = tempfile::tempdir().unwrap();
+    fake_az(bin.path(), false);
+    let path = format!("{}:/usr/bin:/bin", bin.path().display());
+    let out = run(&["ls", &lake_url(&emu, "")], &[("PATH", &path)]);
+    let stderr = assert_usage_error(&out);
+    assert!(stderr.contains("not logged in"), "{stderr}");
+    assert!(stderr.contains("hint: run `az login`"), "{stderr}");
+}
+
+#[test]
+fn cli_tokens_are_cached_and_refreshed_once_after_a_401() {
+    let emu = Emulator::start(Config {
+        page_size: 2,
+        ..Config::default()
+    })
+    .unwrap();
+    seed(
+        &emu,
+        &[("p/a.txt", b"a"), ("p/b.txt", b"bb"), ("p/c/d.txt", b"ddd")],
+    );
+    let bin = tempfile::tempdir().unwrap();
+    fake_az(bin.path(), true);
+    let path = format!("{}:/usr/bin:/bin", bin.path().display());
+
+    // Several pages, one `az` call: the token is cached.
+    emu.clear_requests();
+    let out = run(&["ls", "-r", &lake_url(&emu, "p")], &[("PATH", &path)]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(emu.requests().len(), 2, "two listing pages");
+    assert_eq!(az_calls(bin.path()), 1);
+
+    // The next process gets tok-2 first; revoke it: one 401, one refresh (tok-3), success.
+    emu.revoke_token("tok-2");
+    emu.clear_requests();
+    let out = run(&["ls", &lake_url(&emu, "p/c")], &[("PATH", &path)]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let statuses: Vec<u16> = emu.requests().iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [401, 200]);
+    assert_eq!(az_calls(bin.path()), 3);
+    assert!(!text(&out.stdout).contains("tok-"));
+}
+
+#[test]
+fn a_rejected_token_is_never_printed() {
+    let emu = Emulator::start(Config::default()).unwrap();
+    emu.revoke_token("supersecret-token-value");
+    let out = run(
+        &["ls", &lake_url(&emu, "")],
+        &[("FABRIC_REMOTE_TOKEN", "supersecret-token-value")],
+    );
+    let stderr = assert_usage_error(&out);
+    assert!(stderr.contains("401"), "{stderr}");
+    assert!(!stderr.contains("supersecret"));
+    assert!(!text(&out.stdout).contains("supersecret"));
+    // A fixed token cannot be refreshed: exactly one request.
+    assert_eq!(emu.requests().len(), 1);
+}
+
+#[test]
+fn ls_long_listing_and_json() {
+    let emu = Emulator::start(Config::default()).unwrap();
+    seed(
+        &emu,
+        &[
+            ("proj/a.py", b"print(1)\n"),
+            ("proj/sub dir/b+c.txt", b""),
+            ("proj/sub dir/deeper/d.txt", b"0123456789"),
+        ],
+    );
+    let url = lake_url(&emu, "proj");
+    let out = run(&["ls", &url], &[("FABRIC_REMOTE_TOKEN", "t")]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let lines: Vec<String> = text(&out.stdout).lines().map(str::to_string).collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines[0].trim_start().starts_with("9  "), "{lines:?}");
+    assert!(lines[0].ends_with("  a.py"));
+    assert!(lines[1].trim_start().starts_with("DIR  "));
+    assert!(lines[1].ends_with("  sub dir/"));
+
+    let out = run(
+        &["ls", "-r", "--json", &url],
+        &[("FABRIC_REMOTE_TOKEN", "t")],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let records: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let paths: Vec<&str> = records
+        .iter()
+        .map(|r| r["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "a.py",
+            "sub dir",
+            "sub dir/b+c.txt",
+            "sub dir/deeper",
+            "sub dir/deeper/d.txt"
+        ]
+    );
+    assert_eq!(records[4]["size"], 10);
+    assert_eq!(records[3]["type"], "directory");
+
+    // A file URL lists the file; a missing path is an error.
+    let out = run(
+        &["ls", &format!("{url}/a.py")],
+        &[("FABRIC_REMOTE_TOKEN", "t")],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stdout).trim_end().ends_with("  a.py"));
+    let out = run(
+        &["ls", &format!("{url}/nope")],
+        &[("FABRIC_REMOTE_TOKEN", "t")],
+    );
+    let stderr = assert_usage_error(&out);
+    assert!(stderr.contains("does not exist"), "{stderr}");
+}
+
+#[test]
+fn onelake_endpoint_override_points_at_the_emulator() {
+    let emu = Emulator::start(Config::default()).unwrap();
+    seed(&emu, &[("x/hello.txt", b"hi")]);
+    let url = format!(
+        "abfss://{}@onelake.dfs.fabric.microsoft.com/lake.Lakehouse/Files/x",
+        emu.workspace_name().replace(' ', "%20")
+    );
+    let out = run(
+        &["ls", &url],
+        &[
+            ("FABRIC_REMOTE_TOKEN", "t"),
+            ("FABRIC_REMOTE_ONELAKE_ENDPOINT", &emu.url()),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("hello.txt"));
+}
+
+#[test]
+fn emulator_command_prints_its_url_first_and_serves() {
+    let data = tempfile::tempdir().unwrap();
+    let mut child = fabric_remote()
+        .args(["emulator", "--port", "0", "--data-dir"])
+        .arg(data.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let url = first
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("first line: {first:?}"))
+        .to_string();
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    let target = format!("{url}/My%20Workspace/lake.Lakehouse/Files/");
+    let out = run(&["ls", &target], &[("FABRIC_REMOTE_TOKEN", "t")]);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
+
+#[test]
+fn emulator_rejects_bad_fault_rates() {
+    let out = Command::new(env!("CARGO_BIN_EXE_fabric-remote"))
+        .args(["emulator", "--fail-rate", "1.5"])
+        .output()
+        .unwrap();
+    let stderr = assert_usage_error(&out);
+    assert!(stderr.contains("--fail-rate"), "{stderr}");
+}

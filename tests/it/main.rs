@@ -1,0 +1,6 @@
+//! The integration test binary: the library and the CLI against the emulator, over HTTP.
+
+mod cli;
+mod dfs;
+mod junit;
+mod util;
