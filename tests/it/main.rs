@@ -3,4 +3,5 @@
 mod cli;
 mod dfs;
 mod junit;
+mod sync;
 mod util;

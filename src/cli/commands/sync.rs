@@ -1,0 +1,187 @@
+//! `fabric-remote sync SRC DST`: renders the library's [`fabric_remote::sync`] for a person
+//! (progress bar on a terminal, a summary line) or for a script (`--json`, `--dry-run`).
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use fabric_remote::env::Env;
+use fabric_remote::location::Location;
+use fabric_remote::sync::exclude::Excludes;
+use fabric_remote::sync::plan::{Held, Rails};
+use fabric_remote::sync::scan::ScanOptions;
+use fabric_remote::sync::{self, Action, Reporter, Summary, SyncError, SyncOptions};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::cli::ExitStatus;
+use crate::cli::args::SyncArgs;
+use crate::cli::context;
+
+pub async fn run(args: &SyncArgs) -> anyhow::Result<ExitStatus> {
+    let env = Env::process();
+    let parse = |s: &str| -> anyhow::Result<Location> {
+        Ok(match Location::parse(s)? {
+            Location::Remote(_) => Location::Remote(context::remote_location(s, &env)?),
+            local => local,
+        })
+    };
+    let (src, dst) = (parse(&args.src)?, parse(&args.dst)?);
+    if args.concurrency == 0 {
+        anyhow::bail!("--concurrency must be at least 1");
+    }
+    let options = SyncOptions {
+        excludes: Excludes::new(&args.exclude, &args.exclude_from)?,
+        scan: ScanOptions {
+            gitignore: args.gitignore,
+            follow_links: args.follow_links,
+        },
+        rails: Rails {
+            delete: !args.no_delete,
+            delete_excluded: args.delete_excluded,
+            max_delete: args.max_delete,
+        },
+        dry_run: args.dry_run,
+        concurrency: args.concurrency,
+        cache_dir: sync::default_cache_dir(&env),
+    };
+    let dfs = context::dfs_client(&env)?;
+    let reporter = Console::new(!args.json && std::io::stderr().is_terminal());
+    let summary = match sync::sync(&src, &dst, &dfs, &options, &reporter).await {
+        Ok(summary) => summary,
+        Err(e) if e.is_usage() => return Err(e.into()),
+        Err(e) => {
+            reporter.finish();
+            print_failure(&e);
+            return Ok(ExitStatus::Failure);
+        }
+    };
+    reporter.finish();
+    Ok(render(&summary, args.json))
+}
+
+fn print_failure(e: &SyncError) {
+    eprintln!("error: {e}");
+    if let Some(h) = e.hint() {
+        eprintln!("hint: {h}");
+    }
+}
+
+fn render(summary: &Summary, json: bool) -> ExitStatus {
+    for (path, why) in &summary.failures {
+        eprintln!("failed: {path}: {why}");
+    }
+    let over_limit = match &summary.held {
+        Some((Held::OverLimit { would, max }, _)) => {
+            eprintln!(
+                "error: refusing to delete {would} files, more than --max-delete {max}; nothing was deleted"
+            );
+            true
+        }
+        Some((Held::IncompleteSource, n)) => {
+            eprintln!(
+                "warning: part of SRC could not be read, so {n} extra file(s) at DST were not deleted"
+            );
+            false
+        }
+        Some((Held::Disabled, n)) => {
+            eprintln!("kept {n} file(s) at DST that are not in SRC (--no-delete)");
+            false
+        }
+        None => false,
+    };
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string(summary).unwrap_or_else(|_| "{}".into())
+        );
+    } else {
+        if summary.dry_run {
+            for action in &summary.actions {
+                match action {
+                    Action::Upload(p) => println!("upload    {p}"),
+                    Action::Download(p) => println!("download  {p}"),
+                    Action::Delete(p) => println!("delete    {p}"),
+                    Action::DeleteDir(p) => println!("delete    {p}/ (recursive)"),
+                }
+            }
+        }
+        let secs = summary.elapsed_ms as f64 / 1000.0;
+        let verb = if summary.dry_run {
+            "Dry run: would change"
+        } else if summary.failed > 0 {
+            "Sync finished with failures"
+        } else {
+            "Sync complete"
+        };
+        let failed = if summary.failed > 0 {
+            format!(", {} failed", summary.failed)
+        } else {
+            String::new()
+        };
+        if summary.dry_run {
+            println!("{verb} {} files{failed} ({secs:.1}s)", summary.changed());
+        } else {
+            println!(
+                "{verb} ({} files changed, {} unchanged{failed}, {secs:.1}s)",
+                summary.changed(),
+                summary.unchanged
+            );
+        }
+    }
+    if summary.failed > 0 || over_limit {
+        ExitStatus::Failure
+    } else {
+        ExitStatus::Success
+    }
+}
+
+/// indicatif on a terminal, warnings on stderr always.
+struct Console {
+    bar: Option<ProgressBar>,
+}
+
+impl Console {
+    fn new(draw: bool) -> Self {
+        let bar = draw.then(|| {
+            let bar = ProgressBar::new(0);
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{spinner} {pos}/{len} files  {msg}  [{elapsed_precise}]",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar
+        });
+        Self { bar }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+
+    fn line(&self, text: &str) {
+        match &self.bar {
+            Some(bar) => bar.suspend(|| eprintln!("{text}")),
+            None => eprintln!("{text}"),
+        }
+    }
+}
+
+impl Reporter for Console {
+    fn planned(&self, transfers: u64, bytes: u64, _deletes: u64) {
+        if let Some(bar) = &self.bar {
+            bar.set_length(transfers);
+            bar.set_message(format!("{} to transfer", indicatif::HumanBytes(bytes)));
+        }
+    }
+    fn transferred(&self, _path: &str, _bytes: u64) {
+        if let Some(bar) = &self.bar {
+            bar.inc(1);
+        }
+    }
+    fn warning(&self, message: &str) {
+        self.line(&format!("warning: {message}"));
+    }
+}

@@ -1,0 +1,193 @@
+//! The manifest: what fabric-remote knows about the remote tree's content.
+//!
+//! One file at the remote root, [`MANIFEST_NAME`], never listed as content. Per remote file it
+//! records the sha256 we uploaded, its size, and the ETag the service returned when the upload
+//! was committed. A listing entry whose size and ETag still match its manifest entry has the
+//! recorded sha256; anything else (edited or replaced behind our back, half-written by a killed
+//! run) is unknown and gets transferred again. The manifest is written after the transfers,
+//! and only lists files whose upload was committed, so it can never vouch for a partial file.
+//!
+//! Format: a header line, then `sha256<TAB>size<TAB>etag<TAB>path` lines sorted by path.
+
+use std::fmt;
+
+use super::record::{escape_path, hex, unescape_path, unhex};
+
+/// The manifest's name at the remote root.
+pub const MANIFEST_NAME: &str = ".fabric-remote-manifest";
+const HEADER: &str = "fabric-remote-manifest v1";
+
+/// An ETag, stored compactly: the service's `0x8DB…` form as a number, anything else as text.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Etag {
+    Hex(u64),
+    Text(Box<str>),
+}
+
+impl Etag {
+    pub fn parse(s: &str) -> Etag {
+        if let Some(digits) = s.strip_prefix("0x")
+            && !digits.is_empty()
+            && digits.len() <= 16
+            && let Ok(v) = u64::from_str_radix(digits, 16)
+            && format!("{v:X}") == digits
+        {
+            return Etag::Hex(v);
+        }
+        Etag::Text(s.into())
+    }
+}
+
+impl fmt::Display for Etag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Etag::Hex(v) => write!(f, "0x{v:X}"),
+            Etag::Text(s) => f.write_str(s),
+        }
+    }
+}
+
+impl fmt::Debug for Etag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{self}")
+    }
+}
+
+/// A remote file as the manifest remembers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestEntry {
+    pub path: Box<str>,
+    pub sha256: [u8; 32],
+    pub size: u64,
+    pub etag: Etag,
+}
+
+/// Sorted entries; lookups by binary search.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Manifest {
+    entries: Vec<ManifestEntry>,
+}
+
+impl Manifest {
+    pub fn new(mut entries: Vec<ManifestEntry>) -> Self {
+        entries.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+        entries.dedup_by(|a, b| a.path == b.path);
+        Self { entries }
+    }
+
+    pub fn entries(&self) -> &[ManifestEntry] {
+        &self.entries
+    }
+
+    pub fn get(&self, path: &str) -> Option<&ManifestEntry> {
+        self.entries
+            .binary_search_by(|e| (*e.path).cmp(path))
+            .ok()
+            .map(|i| &self.entries[i])
+    }
+
+    /// Parses a manifest; `None` if it is not one (wrong header or a malformed line), in
+    /// which case the caller treats the remote as unknown (a full, safe re-upload).
+    pub fn parse(bytes: &[u8]) -> Option<Manifest> {
+        let text = std::str::from_utf8(bytes).ok()?;
+        let mut lines = text.lines();
+        if lines.next()? != HEADER {
+            return None;
+        }
+        let mut entries = Vec::new();
+        for line in lines {
+            if line.is_empty() {
+                continue;
+            }
+            let mut f = line.splitn(4, '\t');
+            let sha256 = unhex(f.next()?)?;
+            let size = f.next()?.parse().ok()?;
+            let etag = Etag::parse(f.next()?);
+            let path = unescape_path(f.next()?)?.into_boxed_str();
+            entries.push(ManifestEntry {
+                path,
+                sha256,
+                size,
+                etag,
+            });
+        }
+        Some(Manifest::new(entries))
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = String::with_capacity(64 + self.entries.len() * 120);
+        out.push_str(HEADER);
+        out.push('\n');
+        for e in &self.entries {
+            out.push_str(&hex(&e.sha256));
+            out.push('\t');
+            out.push_str(&e.size.to_string());
+            out.push('\t');
+            out.push_str(&e.etag.to_string());
+            out.push('\t');
+            out.push_str(&escape_path(&e.path));
+            out.push('\n');
+        }
+        out.into_bytes()
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etags_compact_and_round_trip() {
+        assert_eq!(
+            Etag::parse("0x8DB147E4B6CE654"),
+            Etag::Hex(0x8DB147E4B6CE654)
+        );
+        for s in ["0x8DB147E4B6CE654", "0x08DB", "0x8db", "abc", "\"q\"", "0x"] {
+            assert_eq!(Etag::parse(s).to_string(), s);
+        }
+        assert_ne!(Etag::parse("0x08DB"), Etag::parse("0x8DB"));
+    }
+
+    #[test]
+    fn round_trip_sorted_with_odd_names() {
+        let m = Manifest::new(vec![
+            ManifestEntry {
+                path: "z\tname".into(),
+                sha256: [2; 32],
+                size: 5,
+                etag: Etag::parse("0x1"),
+            },
+            ManifestEntry {
+                path: "a/b c+%.py".into(),
+                sha256: [1; 32],
+                size: 0,
+                etag: Etag::parse("weird-etag"),
+            },
+        ]);
+        let back = Manifest::parse(&m.to_bytes()).unwrap();
+        assert_eq!(back, m);
+        assert_eq!(back.entries()[0].path.as_ref(), "a/b c+%.py");
+        assert_eq!(back.get("z\tname").unwrap().size, 5);
+        assert!(back.get("nope").is_none());
+    }
+
+    #[test]
+    fn foreign_or_broken_manifests_are_rejected() {
+        assert!(Manifest::parse(b"hello").is_none());
+        assert!(Manifest::parse(b"fabric-remote-manifest v1\nnot\ta\tline").is_none());
+        assert!(Manifest::parse(&[0xff, 0xfe]).is_none());
+        assert!(
+            Manifest::parse(b"fabric-remote-manifest v1\n")
+                .unwrap()
+                .is_empty()
+        );
+    }
+}

@@ -1,0 +1,700 @@
+//! `sync` against the emulator: the remote bytes equal the local tree, request counts for the
+//! everyday cases (first sync, no-op, touch, fresh clone, a few changes), the delete rails,
+//! faults, a killed run, and the download direction.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use fabric_emulator::{Config, Emulator, RecordedRequest};
+use fabric_remote::auth::Credentials;
+use fabric_remote::dfs::DfsClient;
+use fabric_remote::http::{HttpClient, RetryPolicy};
+use fabric_remote::location::{Location, RemoteLocation};
+use fabric_remote::secret::Secret;
+use fabric_remote::sync::exclude::Excludes;
+use fabric_remote::sync::plan::{Held, Rails};
+use fabric_remote::sync::{self, Silent, Summary, SyncError, SyncOptions};
+
+use crate::util::fabric_remote;
+
+const MANIFEST: &str = ".fabric-remote-manifest";
+
+struct Fixture {
+    emu: Emulator,
+    dfs: DfsClient,
+    cache: tempfile::TempDir,
+}
+
+impl Fixture {
+    fn new(config: Config) -> Self {
+        let emu = Emulator::start(config).expect("emulator");
+        let policy = RetryPolicy {
+            max_attempts: 14,
+            base_delay: Duration::from_millis(2),
+            max_delay: Duration::from_millis(40),
+            deadline: Duration::from_secs(120),
+        };
+        let http = HttpClient::new(Credentials::from_token(Secret::new("t")), policy).unwrap();
+        Self {
+            emu,
+            dfs: DfsClient::new(http).with_chunk_size(4 * 1024 * 1024),
+            cache: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn url(&self, sub: &str) -> String {
+        format!(
+            "{}/{}/lake.Lakehouse/Files/{sub}",
+            self.emu.url(),
+            self.emu.workspace_name().replace(' ', "%20")
+        )
+    }
+
+    fn remote(&self, sub: &str) -> RemoteLocation {
+        RemoteLocation::parse(&self.url(sub)).unwrap()
+    }
+
+    fn remote_dir(&self, sub: &str) -> std::path::PathBuf {
+        self.emu.lakehouse_files_dir("lake").unwrap().join(sub)
+    }
+
+    fn options(&self) -> SyncOptions {
+        SyncOptions {
+            cache_dir: Some(self.cache.path().to_path_buf()),
+            concurrency: 16,
+            ..SyncOptions::default()
+        }
+    }
+
+    async fn up(&self, src: &Path, sub: &str, options: &SyncOptions) -> Result<Summary, SyncError> {
+        sync::sync(
+            &Location::Local(src.to_path_buf()),
+            &Location::Remote(self.remote(sub)),
+            &self.dfs,
+            options,
+            &Silent,
+        )
+        .await
+    }
+
+    async fn down(
+        &self,
+        sub: &str,
+        dst: &Path,
+        options: &SyncOptions,
+    ) -> Result<Summary, SyncError> {
+        sync::sync(
+            &Location::Remote(self.remote(sub)),
+            &Location::Local(dst.to_path_buf()),
+            &self.dfs,
+            options,
+            &Silent,
+        )
+        .await
+    }
+}
+
+fn writes(log: &[RecordedRequest]) -> usize {
+    log.iter()
+        .filter(|r| matches!(r.method.as_str(), "PUT" | "PATCH" | "DELETE"))
+        .count()
+}
+
+fn uploads_of(log: &[RecordedRequest]) -> Vec<String> {
+    let mut v: Vec<String> = log
+        .iter()
+        .filter(|r| {
+            r.method == "PUT" && r.query.contains("resource=file") && !r.path.ends_with(MANIFEST)
+        })
+        .map(|r| r.path.rsplit('/').next().unwrap_or_default().to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+fn write(root: &Path, rel: &str, body: &[u8]) {
+    let p = root.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, body).unwrap();
+}
+
+/// Every regular file below `root` with its bytes, keyed by relative path.
+fn tree(root: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    if !root.exists() {
+        return out;
+    }
+    for entry in walk(root) {
+        let rel = entry
+            .strip_prefix(root)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        out.insert(rel, std::fs::read(&entry).unwrap());
+    }
+    out
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// The remote tree as the emulator stores it, without our manifest.
+fn remote_tree(f: &Fixture, sub: &str) -> BTreeMap<String, Vec<u8>> {
+    let mut t = tree(&f.remote_dir(sub));
+    t.remove(MANIFEST);
+    t
+}
+
+fn sample_tree(root: &Path, n: usize) {
+    for i in 0..n {
+        write(
+            root,
+            &format!("pkg{}/mod{i}.py", i % 5),
+            format!("x = {i}\n").as_bytes(),
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_mirrors_a_tree_byte_for_byte() {
+    let f = Fixture::new(Config::default());
+    let src = tempfile::tempdir().unwrap();
+    let s = src.path();
+    write(s, "README.md", b"# hi\n");
+    write(s, "empty.txt", b"");
+    write(s, "a/b/c/deep.py", b"print('deep')\n");
+    write(s, "a/empty-too", b"");
+    write(s, "names/café é.txt", "unicode é".as_bytes());
+    write(s, "names/a+b #1 100%?.txt", b"specials");
+    write(s, "names/日本/データ.csv", b"1,2\n");
+    write(s, ".hidden/config", b"hidden files are content");
+    write(s, "node_modules/pkg/index.js", b"excluded");
+    write(s, "src/x.pyc", b"excluded");
+    write(s, "test.env", b"AZURE_CLIENT_SECRET=never-uploaded");
+    let big: Vec<u8> = (0..64 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+    write(s, "data/big.bin", &big);
+
+    let mut options = f.options();
+    options.excludes = Excludes::new(&["node_modules".into(), "*.pyc".into()], &[]).unwrap();
+    let summary = f.up(s, "mirror", &options).await.unwrap();
+    assert_eq!(summary.failed, 0, "{:?}", summary.failures);
+
+    let mut expected = tree(s);
+    for gone in ["node_modules/pkg/index.js", "src/x.pyc", "test.env"] {
+        expected.remove(gone).unwrap();
+    }
+    assert_eq!(summary.uploaded, expected.len() as u64);
+    let remote = remote_tree(&f, "mirror");
+    assert_eq!(
+        remote.keys().collect::<Vec<_>>(),
+        expected.keys().collect::<Vec<_>>()
+    );
+    assert!(remote == expected, "remote bytes equal local bytes");
+    assert!(f.remote_dir("mirror").join(MANIFEST).is_file());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_counts_for_the_everyday_cases() {
+    let f = Fixture::new(Config::default());
+    let src = tempfile::tempdir().unwrap();
+    let n = 40;
+    sample_tree(src.path(), n);
+    let options = f.options();
+
+    // First sync: at most 2 writes per small file, plus the manifest (2) and one listing.
+    f.emu.clear_requests();
+    let first = f.up(src.path(), "counts", &options).await.unwrap();
+    let log = f.emu.requests();
+    assert_eq!(first.uploaded, n as u64);
+    assert_eq!(writes(&log), 2 * n + 2, "2 per file + manifest");
+    let listings = log.iter().filter(|r| r.method == "GET").count();
+    assert_eq!(listings, 1, "one listing, no manifest yet: {log:?}");
+
+    // No-op: one listing request, nothing written, no file content read.
+    f.emu.clear_requests();
+    let noop = f.up(src.path(), "counts", &options).await.unwrap();
+    let log = f.emu.requests();
+    assert_eq!(log.len(), 1, "only the listing: {log:?}");
+    assert_eq!(noop.hashed_files, 0, "no local file was read");
+    assert_eq!(
+        (noop.uploaded, noop.deleted, noop.unchanged),
+        (0, 0, n as u64)
+    );
+
+    // Touch every file: re-hashed, nothing uploaded.
+    let later = SystemTime::now() + Duration::from_secs(5);
+    for p in walk(src.path()) {
+        std::fs::File::options()
+            .write(true)
+            .open(&p)
+            .unwrap()
+            .set_modified(later)
+            .unwrap();
+    }
+    f.emu.clear_requests();
+    let touched = f.up(src.path(), "counts", &options).await.unwrap();
+    assert_eq!(touched.hashed_files, n as u64);
+    assert_eq!(touched.uploaded, 0);
+    assert_eq!(writes(&f.emu.requests()), 0);
+
+    // A fresh copy of the same tree elsewhere (new hash cache key): nothing uploaded.
+    let copy = tempfile::tempdir().unwrap();
+    for (rel, body) in tree(src.path()) {
+        write(copy.path(), &rel, &body);
+    }
+    f.emu.clear_requests();
+    let cloned = f.up(copy.path(), "counts", &options).await.unwrap();
+    assert_eq!(cloned.uploaded, 0);
+    assert_eq!(writes(&f.emu.requests()), 0);
+
+    // Three files changed: exactly three uploads (+ the manifest).
+    for i in [1, 7, 22] {
+        write(
+            src.path(),
+            &format!("pkg{}/mod{i}.py", i % 5),
+            b"changed = True\n",
+        );
+    }
+    f.emu.clear_requests();
+    let changed = f.up(src.path(), "counts", &options).await.unwrap();
+    assert_eq!(changed.uploaded, 3);
+    assert_eq!(
+        uploads_of(&f.emu.requests()),
+        ["mod1.py", "mod22.py", "mod7.py"]
+    );
+    assert_eq!(writes(&f.emu.requests()), 3 * 2 + 2);
+
+    // Behind our back: one remote file deleted, one overwritten. Both are repaired.
+    let victim = f.remote("counts/pkg3/mod3.py");
+    assert!(f.dfs.delete(&victim, false).await.unwrap());
+    let edited = f.remote("counts/pkg4/mod4.py");
+    f.dfs
+        .upload_bytes(&edited, &Bytes::from_static(b"tampered"))
+        .await
+        .unwrap();
+    f.emu.clear_requests();
+    let repaired = f.up(src.path(), "counts", &options).await.unwrap();
+    assert_eq!(uploads_of(&f.emu.requests()), ["mod3.py", "mod4.py"]);
+    assert_eq!(repaired.uploaded, 2);
+    assert_eq!(remote_tree(&f, "counts"), tree(src.path()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletes_extraneous_files_and_whole_directories_but_not_excluded_paths() {
+    let f = Fixture::new(Config::default());
+    let src = tempfile::tempdir().unwrap();
+    let s = src.path();
+    sample_tree(s, 10);
+    write(s, "old/a/1.txt", b"1");
+    write(s, "old/a/2.txt", b"2");
+    write(s, "old/b/3.txt", b"3");
+    write(s, "logs/run.log", b"log");
+    let options = f.options();
+    f.up(s, "del", &options).await.unwrap();
+
+    std::fs::remove_dir_all(s.join("old")).unwrap();
+    std::fs::remove_file(s.join("pkg0/mod0.py")).unwrap();
+    std::fs::remove_dir_all(s.join("logs")).unwrap();
+    let mut options = f.options();
+    options.excludes = Excludes::new(&["logs".into()], &[]).unwrap();
+
+    // Dry run first: the plan, nothing changed.
+    let mut dry = options.clone();
+    dry.dry_run = true;
+    f.emu.clear_requests();
+    let plan = f.up(s, "del", &dry).await.unwrap();
+    assert_eq!(writes(&f.emu.requests()), 0);
+    assert_eq!(plan.deleted, 4);
+    assert!(f.remote_dir("del/old/a/1.txt").exists());
+
+    f.emu.clear_requests();
+    let done = f.up(s, "del", &options).await.unwrap();
+    let deletes: Vec<_> = f
+        .emu
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "DELETE")
+        .collect();
+    assert_eq!(
+        deletes.len(),
+        2,
+        "one recursive delete for old/, one file: {deletes:?}"
+    );
+    assert_eq!(done.deleted, 4);
+    assert!(!f.remote_dir("del/old").exists(), "whole directory removed");
+    assert!(!f.remote_dir("del/pkg0/mod0.py").exists());
+    assert!(
+        f.remote_dir("del/logs/run.log").exists(),
+        "excluded path survives"
+    );
+
+    // --delete-excluded removes it, and the emptied directory with it.
+    options.rails.delete_excluded = true;
+    f.up(s, "del", &options).await.unwrap();
+    assert!(!f.remote_dir("del/logs").exists());
+    assert_eq!(remote_tree(&f, "del"), tree(s));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_rails_no_delete_and_max_delete() {
+    let f = Fixture::new(Config::default());
+    let src = tempfile::tempdir().unwrap();
+    sample_tree(src.path(), 10);
+    f.up(src.path(), "rails", &f.options()).await.unwrap();
+    for i in 0..6 {
+        std::fs::remove_file(src.path().join(format!("pkg{}/mod{i}.py", i % 5))).unwrap();
+    }
+    let mut options = f.options();
+    options.rails = Rails {
+        delete: false,
+        ..Rails::default()
+    };
+    let kept = f.up(src.path(), "rails", &options).await.unwrap();
+    assert_eq!(kept.held, Some((Held::Disabled, 6)));
+    assert_eq!(remote_tree(&f, "rails").len(), 10);
+
+    options.rails = Rails {
+        max_delete: Some(5),
+        ..Rails::default()
+    };
+    let held = f.up(src.path(), "rails", &options).await.unwrap();
+    assert_eq!(held.held, Some((Held::OverLimit { would: 6, max: 5 }, 6)));
+    assert_eq!(held.deleted, 0);
+    assert_eq!(remote_tree(&f, "rails").len(), 10);
+
+    options.rails.max_delete = Some(6);
+    let done = f.up(src.path(), "rails", &options).await.unwrap();
+    assert_eq!(done.deleted, 6);
+    assert_eq!(remote_tree(&f, "rails"), tree(src.path()));
+}
+
+#[test]
+fn a_listing_that_fails_part_way_changes_nothing() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let f = Fixture::new(Config {
+        page_size: 1,
+        latency_ms: 15,
+        ..Config::default()
+    });
+    let src = tempfile::tempdir().unwrap();
+    sample_tree(src.path(), 30);
+    rt.block_on(f.up(src.path(), "partial", &f.options()))
+        .unwrap();
+    std::fs::remove_dir_all(src.path().join("pkg1")).unwrap();
+    write(src.path(), "new.txt", b"new");
+
+    // Once the first page has been served, every later request fails (after retries).
+    let emu = &f.emu;
+    f.emu.clear_requests();
+    let result = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while std::time::Instant::now() < deadline {
+                if emu
+                    .requests()
+                    .iter()
+                    .any(|r| r.method == "GET" && r.status == 200)
+                {
+                    emu.set_faults(1.0, 0.0, 0);
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        });
+        rt.block_on(f.up(src.path(), "partial", &f.options()))
+    });
+    let log = f.emu.requests();
+    let pages = log
+        .iter()
+        .filter(|r| r.method == "GET" && r.status == 200)
+        .count();
+    assert!(
+        pages >= 1 && pages < 30,
+        "the listing broke part-way: {pages} pages"
+    );
+    let err = result.unwrap_err();
+    assert!(matches!(err, SyncError::Listing(_)), "{err}");
+    assert!(err.to_string().contains("nothing was changed"));
+    assert_eq!(writes(&log), 0, "no upload, no delete");
+    f.emu.set_faults(0.0, 0.0, 0);
+    assert!(f.remote_dir("partial/pkg1").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_and_drops_still_end_in_an_exact_mirror() {
+    let f = Fixture::new(Config {
+        fail_rate: 0.2,
+        reset_rate: 0.05,
+        seed: 11,
+        ..Config::default()
+    });
+    let src = tempfile::tempdir().unwrap();
+    for i in 0..2000 {
+        write(
+            src.path(),
+            &format!("d{:02}/f{i}.txt", i % 40),
+            format!("file {i}\n").as_bytes(),
+        );
+    }
+    let summary = f.up(src.path(), "faulty", &f.options()).await.unwrap();
+    assert_eq!(
+        summary.failed,
+        0,
+        "{:?}",
+        &summary.failures[..summary.failures.len().min(5)]
+    );
+    assert_eq!(summary.uploaded, 2000);
+    assert_eq!(remote_tree(&f, "faulty"), tree(src.path()));
+    let faults = f
+        .emu
+        .requests()
+        .iter()
+        .filter(|r| r.fault.is_some())
+        .count();
+    assert!(faults > 500, "faults were injected: {faults}");
+    // And the next run, still under faults, has nothing to do.
+    let again = f.up(src.path(), "faulty", &f.options()).await.unwrap();
+    assert_eq!((again.uploaded, again.deleted, again.failed), (0, 0, 0));
+}
+
+#[test]
+fn a_killed_sync_converges_on_the_next_run() {
+    let f = Fixture::new(Config {
+        latency_ms: 3,
+        ..Config::default()
+    });
+    let src = tempfile::tempdir().unwrap();
+    for i in 0..300 {
+        write(
+            src.path(),
+            &format!("k{}/f{i}.bin", i % 7),
+            &vec![i as u8; 3000 + i],
+        );
+    }
+    let cache = f.cache.path().to_string_lossy().into_owned();
+    let run = |extra: &[&str]| {
+        let mut cmd = fabric_remote();
+        cmd.args(["sync"])
+            .arg(src.path())
+            .arg(f.url("killed"))
+            .args(extra)
+            .env("FABRIC_REMOTE_TOKEN", "t")
+            .env("FABRIC_REMOTE_CACHE_DIR", &cache);
+        cmd
+    };
+    for delay in [150, 400] {
+        let mut child = run(&["--concurrency", "4"]).spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(delay));
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    assert_ne!(
+        remote_tree(&f, "killed"),
+        tree(src.path()),
+        "the kills interrupted the sync"
+    );
+    f.emu.set_faults(0.0, 0.0, 0);
+    let out = run(&[]).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(remote_tree(&f, "killed"), tree(src.path()));
+    let out = run(&["--json"]).output().unwrap();
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["uploaded"], 0);
+    assert_eq!(summary["unchanged"], 300);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn download_mirrors_and_repairs_the_local_tree() {
+    let f = Fixture::new(Config::default());
+    let src = tempfile::tempdir().unwrap();
+    let s = src.path();
+    sample_tree(s, 20);
+    write(s, "names/café #1+x?.txt", b"special");
+    write(s, "empty", b"");
+    write(s, "big/blob.bin", &vec![7u8; 9 * 1024 * 1024]);
+    f.up(s, "dl", &f.options()).await.unwrap();
+
+    let dst = tempfile::tempdir().unwrap();
+    let d = dst.path().join("out");
+    let first = f.down("dl", &d, &f.options()).await.unwrap();
+    assert_eq!(first.failed, 0, "{:?}", first.failures);
+    assert_eq!(first.downloaded, 23);
+    assert_eq!(tree(&d), tree(s));
+    assert!(!d.join(MANIFEST).exists(), "the manifest is not content");
+
+    // No-op: nothing downloaded, nothing hashed, one listing.
+    f.emu.clear_requests();
+    let noop = f.down("dl", &d, &f.options()).await.unwrap();
+    assert_eq!((noop.downloaded, noop.hashed_files), (0, 0));
+    assert_eq!(f.emu.requests().len(), 1);
+
+    // Local damage is repaired; local extras go, excluded local files stay.
+    write(&d, "pkg1/mod1.py", b"local edit");
+    std::fs::remove_file(d.join("pkg2/mod2.py")).unwrap();
+    write(&d, "stray/file.txt", b"x");
+    write(&d, "keep.log", b"x");
+    let mut options = f.options();
+    options.excludes = Excludes::new(&["*.log".into()], &[]).unwrap();
+    f.emu.clear_requests();
+    let repair = f.down("dl", &d, &options).await.unwrap();
+    assert_eq!(repair.downloaded, 2);
+    assert_eq!(repair.deleted, 1);
+    let mut expected = tree(s);
+    expected.insert("keep.log".into(), b"x".to_vec());
+    assert_eq!(tree(&d), expected);
+
+    // A second destination: a full download, then a no-op.
+    let other = dst.path().join("other");
+    f.down("dl", &other, &f.options()).await.unwrap();
+    let again = f.down("dl", &other, &f.options()).await.unwrap();
+    assert_eq!(again.downloaded, 0);
+}
+
+/// The emulator refuses `..` in names, so it cannot produce a hostile listing. This stub
+/// (a hand-written HTTP responder, used only for that) serves one listing page naming
+/// `../escape.txt` next to a normal file, and the normal file's bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn download_refuses_a_hostile_remote_name() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let n = sock.read(&mut buf).await.unwrap_or(0);
+                let req = String::from_utf8_lossy(&buf[..n]);
+                let body = if req.starts_with("GET /ws?") {
+                    r#"{"paths":[{"name":"lake.Lakehouse/Files/p/../escape.txt","contentLength":"4","etag":"0x1"},{"name":"lake.Lakehouse/Files/p/ok.txt","contentLength":"2","etag":"0x2"}]}"#.to_string()
+                } else {
+                    "ok".to_string()
+                };
+                let resp = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\netag: \"0x2\"\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = sock.write_all(resp.as_bytes()).await;
+            });
+        }
+    });
+    let http = HttpClient::new(
+        Credentials::from_token(Secret::new("t")),
+        RetryPolicy::default(),
+    )
+    .unwrap();
+    let dfs = DfsClient::new(http);
+    let dst = tempfile::tempdir().unwrap();
+    let inner = dst.path().join("inner");
+    let root = RemoteLocation::parse(&format!(
+        "http://127.0.0.1:{port}/ws/lake.Lakehouse/Files/p"
+    ))
+    .unwrap();
+    let summary = sync::sync(
+        &Location::Remote(root),
+        &Location::Local(inner.clone()),
+        &dfs,
+        &SyncOptions::default(),
+        &Silent,
+    )
+    .await
+    .unwrap();
+    assert_eq!(summary.failed, 1);
+    assert!(summary.failures[0].0.contains("escape.txt"));
+    assert_eq!(summary.downloaded, 1);
+    assert_eq!(std::fs::read(inner.join("ok.txt")).unwrap(), b"ok");
+    assert!(!dst.path().join("escape.txt").exists());
+}
+
+#[test]
+fn cli_summary_json_dry_run_and_exit_codes() {
+    let f = Fixture::new(Config::default());
+    let src = tempfile::tempdir().unwrap();
+    sample_tree(src.path(), 5);
+    let cache = f.cache.path().to_string_lossy().into_owned();
+    let run = |args: &[&str]| {
+        fabric_remote()
+            .arg("sync")
+            .args(args)
+            .env("FABRIC_REMOTE_TOKEN", "t")
+            .env("FABRIC_REMOTE_CACHE_DIR", &cache)
+            .output()
+            .unwrap()
+    };
+    let src_arg = src.path().to_string_lossy().into_owned();
+    let url = f.url("cli");
+
+    let out = run(&[&src_arg, &url, "--dry-run"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("upload ")).count(),
+        5,
+        "{stdout}"
+    );
+    assert!(stdout.contains("Dry run: would change 5 files"), "{stdout}");
+    assert!(remote_tree(&f, "cli").is_empty());
+
+    let out = run(&[&src_arg, &url]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        stdout.starts_with("Sync complete (5 files changed, 0 unchanged, "),
+        "{stdout}"
+    );
+
+    let out = run(&[&src_arg, &url, "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for key in [
+        "uploaded",
+        "downloaded",
+        "deleted",
+        "unchanged",
+        "failed",
+        "bytes",
+        "elapsed_ms",
+        "dry_run",
+    ] {
+        assert!(v.get(key).is_some(), "{key} in {v}");
+    }
+    assert_eq!(v["unchanged"], 5);
+    assert_eq!(v["dry_run"], false);
+
+    // Usage errors: exit 2, one sentence.
+    let out = run(&[&src_arg, &src_arg]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("one of them must be a remote URL"));
+    let out = run(&["/nonexistent/dir", &url]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/dir"));
+
+    // A remote that refuses everything: exit 1, nothing changed.
+    f.emu.deny(&format!("/{}", f.emu.workspace_name()));
+    let out = run(&[&src_arg, &url]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("403"));
+}
