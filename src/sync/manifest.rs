@@ -86,6 +86,15 @@ impl Manifest {
             .map(|i| &self.entries[i])
     }
 
+    /// A lookup for paths asked in increasing order (as the plan's merge does): amortised
+    /// O(1) per call instead of a binary search.
+    pub fn cursor(&self) -> Cursor<'_> {
+        Cursor {
+            entries: &self.entries,
+            at: std::cell::Cell::new(0),
+        }
+    }
+
     /// Parses a manifest; `None` if it is not one (wrong header or a malformed line), in
     /// which case the caller treats the remote as unknown (a full, safe re-upload).
     pub fn parse(bytes: &[u8]) -> Option<Manifest> {
@@ -140,6 +149,26 @@ impl Manifest {
     }
 }
 
+/// See [`Manifest::cursor`]. Falls back to a binary search when asked out of order.
+pub struct Cursor<'a> {
+    entries: &'a [ManifestEntry],
+    at: std::cell::Cell<usize>,
+}
+
+impl<'a> Cursor<'a> {
+    pub fn get(&self, path: &str) -> Option<&'a ManifestEntry> {
+        let mut i = self.at.get();
+        if self.entries.get(i).is_some_and(|e| &*e.path > path) {
+            i = self.entries.partition_point(|e| &*e.path < path);
+        }
+        while self.entries.get(i).is_some_and(|e| &*e.path < path) {
+            i += 1;
+        }
+        self.at.set(i);
+        self.entries.get(i).filter(|e| &*e.path == path)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,6 +205,11 @@ mod tests {
         assert_eq!(back, m);
         assert_eq!(back.entries()[0].path.as_ref(), "a/b c+%.py");
         assert_eq!(back.get("z\tname").unwrap().size, 5);
+        let c = back.cursor();
+        assert!(c.get("a/b c+%.py").is_some());
+        assert!(c.get("b").is_none());
+        assert_eq!(c.get("z\tname").unwrap().size, 5);
+        assert!(c.get("a/b c+%.py").is_some(), "out of order still works");
         assert!(back.get("nope").is_none());
     }
 

@@ -345,12 +345,13 @@ async fn upload(
         dest: &tree.files,
         dest_dirs: &tree.dirs,
     };
+    let known = manifest.cursor();
     let plan = plan::plan(
         &sides,
         options.rails,
         |p, is_dir| options.excludes.covers(p, is_dir),
         |l: &LocalFile, r: &RemoteFile| {
-            manifest.get(&r.path).is_some_and(|m| {
+            known.get(&r.path).is_some_and(|m| {
                 m.size == r.size
                     && m.etag == r.etag
                     && m.sha256 == l.sha256
@@ -661,11 +662,11 @@ async fn download(
     }
 
     // Local deletes first: they are cheap, and a file may stand where a directory must go.
-    let local_files: Vec<LocalFile> = local.files.clone();
     for dir in &plan.delete_dirs {
         match std::fs::remove_dir_all(dst.join(&**dir)) {
             Ok(()) => {
-                summary.deleted += local_files
+                summary.deleted += local
+                    .files
                     .iter()
                     .filter(|f| plan::is_under(&f.path, dir))
                     .count() as u64;
