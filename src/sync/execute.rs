@@ -213,6 +213,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn throttling_halves_the_limit_and_success_grows_it_back() {
+        let l = Limiter::new(8);
+        l.adapt(1);
+        assert_eq!(l.current(), 4);
+        l.adapt(3);
+        assert_eq!(l.current(), 2);
+        l.adapt(4);
+        l.adapt(5);
+        assert_eq!(l.current(), 1, "never below one");
+        assert_eq!(l.semaphore.available_permits(), 1);
+        // Quiet again: one more permit after 2×limit successes, up to the maximum.
+        for _ in 0..2 {
+            l.adapt(5);
+        }
+        assert_eq!(l.current(), 2);
+        for _ in 0..200 {
+            l.adapt(5);
+        }
+        assert_eq!(l.current(), 8);
+        assert_eq!(l.semaphore.available_permits(), 8);
+    }
+
+    #[test]
     fn partial_names_are_recognised() {
         let t = temp_name(Path::new("/x/a b.txt"));
         assert!(is_partial(&t.file_name().unwrap().to_string_lossy()));
