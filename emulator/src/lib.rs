@@ -1,4 +1,4 @@
-//! A OneLake DFS emulator (and, later, the Fabric REST API) on one loopback port.
+//! A OneLake DFS and Fabric REST emulator on one loopback port.
 //!
 //! The emulator is the ground truth for the project's tests, so it copies the real
 //! service's shapes rather than being lenient: string numbers and unquoted ETags in
@@ -15,7 +15,8 @@
 //! Layout: [`Emulator`] binds, then serves on its own thread and tokio runtime
 //! (`server`), routing `/v1/...` to the Fabric side (`fabric`) and the rest to DFS
 //! (`dfs`), over a shared [`State`] whose `store` keeps files on disk under
-//! `DATA/<workspace>/<item>.Lakehouse/` and metadata beside them in `DATA/.emulator/`.
+//! `DATA/<workspace>/<item>.Lakehouse/` and metadata beside them in `DATA/.emulator/`;
+//! the Fabric side keeps its SJDs and job logs in `DATA/.emulator/fabric/`.
 
 mod dfs;
 mod error;
@@ -57,6 +58,16 @@ pub struct Config {
     pub seed: u64,
     /// Delay advertised on injected 429s.
     pub retry_after_ms: u64,
+    /// The interpreter job runs use; `None` → `python3` from `PATH`.
+    pub python: Option<PathBuf>,
+    /// How long a new job instance answers 404 `JobInstanceNotFound`.
+    pub job_visible_after_ms: u64,
+    /// `Retry-After` (seconds) on Fabric 202s, LRO polls and job instance polls.
+    pub fabric_retry_after_secs: u64,
+    /// Share of SJD create/getDefinition/updateDefinition answered as a 202 LRO.
+    pub lro_rate: f64,
+    /// How long a long-running operation runs before it succeeds.
+    pub lro_duration_ms: u64,
 }
 
 impl Default for Config {
@@ -72,6 +83,11 @@ impl Default for Config {
             page_size: 5000,
             seed: 0,
             retry_after_ms: 20,
+            python: None,
+            job_visible_after_ms: 1500,
+            fabric_retry_after_secs: 1,
+            lro_rate: 0.5,
+            lro_duration_ms: 300,
         }
     }
 }
@@ -205,10 +221,17 @@ impl Emulator {
     pub fn deny(&self, path_prefix: &str) {
         self.state.deny(path_prefix)
     }
+
+    /// Assigns (default) or removes the workspace's capacity. Without one, creating an
+    /// SJD and running a job fail with 400 `WorkspaceHasNoCapacityAssigned`.
+    pub fn set_capacity(&self, assigned: bool) {
+        self.state.fabric.set_capacity(assigned)
+    }
 }
 
 impl Drop for Emulator {
     fn drop(&mut self) {
+        self.state.fabric.shutdown();
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }

@@ -1,5 +1,5 @@
-//! Defines [`State`]: everything the emulator knows, shared by the DFS side and (later)
-//! the Fabric REST side — the workspace and its lakehouses, the file store, the request
+//! Defines [`State`]: everything the emulator knows, shared by the DFS side and the
+//! Fabric REST side — the workspace and its lakehouses, the file store, the request
 //! log, the fault settings and the revoked tokens and denied paths.
 
 use std::collections::HashSet;
@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
+use crate::fabric::Fabric;
 use crate::store::Store;
 use crate::util;
 use crate::{Config, RecordedRequest};
@@ -66,6 +67,7 @@ pub struct State {
     pub(crate) retry_after_ms: u64,
     pub(crate) started_ns: u64,
     pub(crate) store: Store,
+    pub(crate) fabric: Fabric,
     faults: Mutex<Faults>,
     /// The request log, and how many entries `clear_requests` dropped before it.
     log: Mutex<(usize, Vec<RecordedRequest>)>,
@@ -117,7 +119,9 @@ impl State {
             });
         }
         let store = Store::open(&data_dir)?;
+        let fabric = Fabric::open(config, &data_dir)?;
         Ok(State {
+            fabric,
             workspace_id: util::guid_from_name("workspace", &config.workspace),
             workspace_name: config.workspace.clone(),
             lakehouses,

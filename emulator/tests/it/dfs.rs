@@ -586,6 +586,7 @@ async fn metadata_survives_restart_and_outside_edits_change_the_etag() {
 #[tokio::test]
 async fn fabric_paths_are_reserved() {
     let d = Dfs::new();
+    // `/v1/...` belongs to the Fabric side: listed workspaces, Fabric-shaped errors.
     let r = d
         .http
         .get(format!("{}/v1/workspaces", d.emu.url()))
@@ -593,9 +594,18 @@ async fn fabric_paths_are_reserved() {
         .send()
         .await
         .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = d
+        .http
+        .get(format!("{}/v1/no/such/endpoint", d.emu.url()))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
+    assert_eq!(header(&r, "x-ms-public-api-error-code"), "EndpointNotFound");
     let body: serde_json::Value = r.json().await.unwrap();
-    assert_eq!(body["errorCode"], "EntityNotFound");
+    assert_eq!(body["errorCode"], "EndpointNotFound");
     assert!(body["requestId"].is_string());
     assert!(body["message"].is_string());
 }

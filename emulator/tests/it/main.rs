@@ -1,6 +1,7 @@
 //! Integration tests: a started [`Emulator`] driven over real HTTP.
 
 mod dfs;
+mod fabric;
 mod faults;
 mod listing;
 
