@@ -348,13 +348,7 @@ impl DfsClient {
             }
             match self.call(Method::DELETE, &url, |r| r).await {
                 Ok(sent) => {
-                    let next = sent
-                        .response
-                        .headers()
-                        .get("x-ms-continuation")
-                        .and_then(|v| v.to_str().ok())
-                        .filter(|v| !v.is_empty())
-                        .map(str::to_string);
+                    let next = continuation_of(sent.response.headers());
                     // Each call deletes a batch, so a repeated token still means progress;
                     // a service that never stops is cut off after a generous number of calls.
                     calls += 1;
@@ -375,6 +369,15 @@ impl DfsClient {
             first = false;
         }
     }
+}
+
+/// The `x-ms-continuation` header, when the service sent a non-empty one.
+pub(super) fn continuation_of(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("x-ms-continuation")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
 }
 
 fn etag_of(headers: &HeaderMap) -> String {

@@ -62,13 +62,7 @@ impl DfsClient {
             }
             Err(e) => return Err(DfsError::op("list", dir, e)),
         };
-        let next = sent
-            .response
-            .headers()
-            .get("x-ms-continuation")
-            .and_then(|v| v.to_str().ok())
-            .filter(|v| !v.is_empty())
-            .map(str::to_string);
+        let next = super::client::continuation_of(sent.response.headers());
         let body = sent
             .response
             .bytes()

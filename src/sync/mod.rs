@@ -147,9 +147,9 @@ pub enum SyncError {
         source: std::io::Error,
     },
     #[error("could not list the remote tree, so nothing was changed: {0}")]
-    Listing(#[source] DfsError),
+    Listing(#[source] Box<DfsError>),
     #[error("could not read the remote manifest, so nothing was changed: {0}")]
-    Manifest(#[source] DfsError),
+    Manifest(#[source] Box<DfsError>),
 }
 
 impl SyncError {
@@ -269,7 +269,15 @@ fn conflicts<'a>(plan: &'a Plan, transfer_paths: &[&str]) -> (Vec<&'a str>, Vec<
     (files, dirs)
 }
 
-fn dry_run(plan: &Plan, transfer_paths: &[&str], direction: Direction, summary: &mut Summary) {
+/// Fills `summary` with what the plan would do, changing nothing.
+fn dry_run(
+    plan: &Plan,
+    transfer_paths: &[&str],
+    transfer_bytes: u64,
+    direction: Direction,
+    mut summary: Summary,
+    started: Instant,
+) -> Summary {
     for p in transfer_paths {
         summary.actions.push(match direction {
             Direction::Upload => Action::Upload(p.to_string()),
@@ -282,6 +290,14 @@ fn dry_run(plan: &Plan, transfer_paths: &[&str], direction: Direction, summary: 
     for p in &plan.delete_files {
         summary.actions.push(Action::Delete(p.to_string()));
     }
+    match direction {
+        Direction::Upload => summary.uploaded = plan.transfers.len() as u64,
+        Direction::Download => summary.downloaded = plan.transfers.len() as u64,
+    }
+    summary.deleted = plan.delete_count;
+    summary.bytes = transfer_bytes;
+    summary.elapsed_ms = started.elapsed().as_millis() as u64;
+    summary
 }
 
 async fn upload(
@@ -320,11 +336,11 @@ async fn upload(
     let listing = async {
         let tree = remote::list_tree(dfs, root)
             .await
-            .map_err(SyncError::Listing)?;
+            .map_err(|e| SyncError::Listing(Box::new(e)))?;
         let manifest =
             remote::read_manifest(dfs, root, tree.manifest.as_ref(), manifest_file.as_deref())
                 .await
-                .map_err(SyncError::Manifest)?;
+                .map_err(|e| SyncError::Manifest(Box::new(e)))?;
         Ok::<_, SyncError>((tree, manifest))
     };
     let (scanned, listed) = tokio::join!(scan_local(src, options, cache), listing);
@@ -373,11 +389,14 @@ async fn upload(
         .sum();
 
     if options.dry_run {
-        dry_run(&plan, &transfer_paths, Direction::Upload, &mut summary);
-        summary.uploaded = plan.transfers.len() as u64;
-        summary.deleted = plan.delete_count;
-        summary.bytes = transfer_bytes;
-        summary.elapsed_ms = started.elapsed().as_millis() as u64;
+        let summary = dry_run(
+            &plan,
+            &transfer_paths,
+            transfer_bytes,
+            Direction::Upload,
+            summary,
+            started,
+        );
         return Ok(summary);
     }
     reporter.planned(
@@ -568,7 +587,7 @@ async fn download(
     };
     let mut tree = remote::list_tree(dfs, root)
         .await
-        .map_err(SyncError::Listing)?;
+        .map_err(|e| SyncError::Listing(Box::new(e)))?;
     for name in &tree.hostile {
         fail(
             &mut summary,
@@ -645,11 +664,14 @@ async fn download(
         .collect();
     let transfer_bytes: u64 = plan.transfers.iter().map(|&i| tree.files[i].size).sum();
     if options.dry_run {
-        dry_run(&plan, &transfer_paths, Direction::Download, &mut summary);
-        summary.downloaded = plan.transfers.len() as u64;
-        summary.deleted = plan.delete_count;
-        summary.bytes = transfer_bytes;
-        summary.elapsed_ms = started.elapsed().as_millis() as u64;
+        let summary = dry_run(
+            &plan,
+            &transfer_paths,
+            transfer_bytes,
+            Direction::Download,
+            summary,
+            started,
+        );
         return Ok(summary);
     }
     reporter.planned(
