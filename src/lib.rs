@@ -22,6 +22,7 @@
 pub mod auth;
 pub mod dfs;
 pub mod env;
+pub mod fabric;
 pub mod http;
 pub mod junit;
 pub mod location;
@@ -37,6 +38,9 @@ pub fn hint_for(err: &(dyn std::error::Error + 'static)) -> Option<String> {
         return e.hint();
     }
     if let Some(e) = err.downcast_ref::<sync::SyncError>() {
+        return e.hint();
+    }
+    if let Some(e) = err.downcast_ref::<fabric::FabricError>() {
         return e.hint();
     }
     if let Some(e) = err.downcast_ref::<auth::AuthError>() {

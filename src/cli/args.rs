@@ -24,6 +24,8 @@ pub enum Command {
     Report(ReportArgs),
     /// Start an embedded emulator and walk through the main flow against it.
     Demo(DemoArgs),
+    /// Run a Python file as a Fabric Spark job definition; follow, cancel, or read its runs.
+    Job(JobArgs),
 }
 
 #[derive(Debug, Args)]
@@ -124,4 +126,88 @@ pub struct DemoArgs {
     /// Keep the emulator's data directory here instead of a temporary one.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct JobArgs {
+    #[command(subcommand)]
+    pub command: JobCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobCommand {
+    /// Run a Spark job definition (creating it, or pointing it at --file, first).
+    Run(JobRunArgs),
+    /// Show the status of one run.
+    Status(JobInstanceArgs),
+    /// Cancel one run and wait until it has stopped.
+    Cancel(JobCancelArgs),
+    /// Print a run's Spark driver log (stdout to stdout, stderr to stderr).
+    Logs(JobLogsArgs),
+    /// List the Spark job definitions of the workspace.
+    List(JobWhereArgs),
+}
+
+/// Where the job lives; each flag falls back to its environment variable.
+#[derive(Debug, Args)]
+pub struct JobWhereArgs {
+    /// Workspace name or id [default: FABRIC_TEST_WORKSPACE_ID or FABRIC_TEST_WORKSPACE_NAME].
+    #[arg(long, value_name = "NAME|ID")]
+    pub workspace: Option<String>,
+    /// Lakehouse name or id for --file and the job's default lakehouse [default: FABRIC_TEST_LAKEHOUSE_NAME].
+    #[arg(long, value_name = "NAME|ID")]
+    pub lakehouse: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct JobRunArgs {
+    /// Spark job definition name [default: FABRIC_TEST_SPARK_JOB_NAME, else dbt-fabric-tests].
+    #[arg(long, value_name = "NAME")]
+    pub sjd: Option<String>,
+    /// Local Python file to upload to the lakehouse (Files/fabric-remote/jobs/) and run.
+    #[arg(long, value_name = "LOCAL_PY")]
+    pub file: Option<PathBuf>,
+    /// Command-line arguments of the job, one space-separated string.
+    #[arg(long, value_name = "ARGS", allow_hyphen_values = true)]
+    pub args: Option<String>,
+    /// Wait for the run to finish, printing its status; Ctrl-C cancels it.
+    #[arg(long)]
+    pub wait: bool,
+    /// With --wait: cancel the run if it has not finished after this many seconds.
+    #[arg(long, value_name = "SECS", requires = "wait")]
+    pub timeout: Option<u64>,
+    #[command(flatten)]
+    pub place: JobWhereArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct JobInstanceArgs {
+    /// The job instance id `job run` printed.
+    pub job_id: String,
+    /// Spark job definition name [default: FABRIC_TEST_SPARK_JOB_NAME, else dbt-fabric-tests].
+    #[arg(long, value_name = "NAME")]
+    pub sjd: Option<String>,
+    #[command(flatten)]
+    pub place: JobWhereArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct JobCancelArgs {
+    #[command(flatten)]
+    pub job: JobInstanceArgs,
+    /// Return once the cancel is accepted, without waiting for the run to stop.
+    #[arg(long)]
+    pub no_wait: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct JobLogsArgs {
+    #[command(flatten)]
+    pub job: JobInstanceArgs,
+    /// Only the driver's stdout.
+    #[arg(long, conflicts_with = "stderr")]
+    pub stdout: bool,
+    /// Only the driver's stderr.
+    #[arg(long)]
+    pub stderr: bool,
 }

@@ -1,6 +1,7 @@
 //! One module per subcommand; [`run`] dispatches inside one tokio runtime.
 
 mod emulator;
+mod job;
 mod ls;
 mod report;
 mod sync;
@@ -18,6 +19,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             Command::Ls(args) => ls::run(&args).await,
             Command::Emulator(args) => emulator::run(&args).await,
             Command::Report(args) => report::run(&args),
+            Command::Job(args) => job::run(&args).await,
             Command::Demo(_) => anyhow::bail!("demo is not built yet"),
         }
     })

@@ -1,0 +1,493 @@
+//! `fabric-remote job run|status|cancel|logs|list`: one Python file as a Fabric Spark job
+//! definition (SJD), and its runs.
+//!
+//! `run --file X.py` uploads the file to the lakehouse (`Files/fabric-remote/jobs/X.py`),
+//! finds or creates the SJD and points it there, submits a run, and prints the job instance
+//! id and the SJD's portal page. With `--wait` it prints `[m:ss] Running...` lines and the
+//! final state; exit 0 for `Completed`, 1 for `Failed`, `Cancelled` and `Deduped` (never
+//! success), 2 for configuration errors. Ctrl-C (or `--timeout`) cancels the run and waits
+//! for it to stop.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+use anyhow::{Context, anyhow, bail};
+use fabric_remote::auth::Credentials;
+use fabric_remote::dfs::DfsClient;
+use fabric_remote::env::{self, Env};
+use fabric_remote::fabric::{
+    CancelOutcome, FabricClient, FabricError, Item, JobOutcome, JobPoll, JobRef, JobReporter,
+    JobStatus, JobSubmission, LogKind, PollRecord, SjdAction, SparkJobDefinitionV1, TerminalState,
+    Workspace, abfss_url, portal_url,
+};
+use fabric_remote::http::{HttpClient, RetryPolicy};
+use fabric_remote::location::{ONELAKE_DFS_HOST, RemoteLocation, encode_query_value};
+
+use crate::cli::ExitStatus;
+use crate::cli::args::{
+    JobArgs, JobCancelArgs, JobCommand, JobInstanceArgs, JobLogsArgs, JobRunArgs, JobWhereArgs,
+};
+
+/// Where `--file` goes inside the lakehouse.
+const JOBS_DIR: &str = "Files/fabric-remote/jobs";
+/// The SJD name when neither `--sjd` nor `FABRIC_TEST_SPARK_JOB_NAME` is given.
+const DEFAULT_SJD: &str = "dbt-fabric-tests";
+/// How long a cancelled run may take to stop before we give up waiting.
+const CANCEL_WAIT: Duration = Duration::from_secs(300);
+
+pub async fn run(args: &JobArgs) -> anyhow::Result<ExitStatus> {
+    let env = Env::process();
+    match &args.command {
+        JobCommand::Run(a) => run_job(a, &env).await,
+        JobCommand::Status(a) => status(a, &env).await,
+        JobCommand::Cancel(a) => cancel(a, &env).await,
+        JobCommand::Logs(a) => logs(a, &env).await,
+        JobCommand::List(a) => list(a, &env).await,
+    }
+}
+
+/// The Fabric client and the HTTP client it shares with DFS.
+fn clients(env: &Env) -> anyhow::Result<(FabricClient, HttpClient)> {
+    let credentials = Credentials::from_env(env)?;
+    let http = HttpClient::new(credentials, RetryPolicy::default())?;
+    let mut fabric = FabricClient::new(http.clone());
+    if let Some(endpoint) = env.get(env::FABRIC_REMOTE_API_ENDPOINT) {
+        fabric = fabric.with_endpoint(&endpoint)?;
+    }
+    Ok((fabric, http))
+}
+
+async fn workspace(
+    fabric: &FabricClient,
+    place: &JobWhereArgs,
+    env: &Env,
+) -> anyhow::Result<Workspace> {
+    let name = place
+        .workspace
+        .clone()
+        .or_else(|| env.get(env::FABRIC_TEST_WORKSPACE_ID))
+        .or_else(|| env.get(env::FABRIC_TEST_WORKSPACE_NAME))
+        .ok_or_else(|| {
+            anyhow!(
+                "no workspace given: pass --workspace NAME or set FABRIC_TEST_WORKSPACE_NAME (or FABRIC_TEST_WORKSPACE_ID)"
+            )
+        })?;
+    Ok(fabric.resolve_workspace(&name).await?)
+}
+
+fn lakehouse_name(place: &JobWhereArgs, env: &Env) -> Option<String> {
+    place
+        .lakehouse
+        .clone()
+        .or_else(|| env.get(env::FABRIC_TEST_LAKEHOUSE_NAME))
+}
+
+fn sjd_name(given: &Option<String>, env: &Env) -> String {
+    given
+        .clone()
+        .or_else(|| env.get(env::FABRIC_TEST_SPARK_JOB_NAME))
+        .unwrap_or_else(|| DEFAULT_SJD.to_string())
+}
+
+async fn run_job(a: &JobRunArgs, env: &Env) -> anyhow::Result<ExitStatus> {
+    let (fabric, http) = clients(env)?;
+    let ws = workspace(&fabric, &a.place, env).await?;
+    let name = sjd_name(&a.sjd, env);
+    let sjd = match &a.file {
+        Some(file) => {
+            let lakehouse = lakehouse_name(&a.place, env).ok_or_else(|| {
+                anyhow!("--file needs a lakehouse to upload to: pass --lakehouse NAME or set FABRIC_TEST_LAKEHOUSE_NAME")
+            })?;
+            let lake = fabric.resolve_lakehouse(&ws, &lakehouse).await?;
+            let remote = upload(&http, env, &ws, &lake, file).await?;
+            println!(
+                "Uploaded {} to {remote} in lakehouse `{}`",
+                file.display(),
+                lake.display_name
+            );
+            let want = SparkJobDefinitionV1::python(
+                &abfss_url(&ws.id, &lake.id, &remote),
+                &lake.id,
+                a.args.as_deref(),
+            );
+            let ensured = fabric.ensure_sjd(&ws, &name, &want).await?;
+            match ensured.action {
+                SjdAction::Created => println!("Created Spark job definition `{name}`"),
+                SjdAction::Updated => println!("Pointed Spark job definition `{name}` at {remote}"),
+                SjdAction::Unchanged => {}
+            }
+            ensured.sjd
+        }
+        None => {
+            let sjd = fabric.resolve_sjd(&ws, &name).await?;
+            retarget(&fabric, &ws, &sjd, a, env).await?;
+            sjd
+        }
+    };
+    let submission = fabric.run_sjd(&ws, &sjd, None).await?;
+    println!("Job instance {}", submission.job.job_id);
+    println!("Portal: {}", portal_url(&ws.id, &sjd.id));
+    let _ = std::io::stdout().flush();
+    if !a.wait {
+        return Ok(ExitStatus::Success);
+    }
+    let timeout = a.timeout.map(Duration::from_secs);
+    let mut lines = StatusLines::new(submission.submitted_at);
+    let ended = {
+        let wait = fabric.wait_for_job(&submission, timeout, &mut lines);
+        tokio::select! {
+            r = wait => Ended::Done(Box::new(r)),
+            _ = tokio::signal::ctrl_c() => Ended::Interrupted,
+        }
+    };
+    let outcome = match ended {
+        Ended::Done(done) => match *done {
+            Ok(outcome) => outcome,
+            Err(FabricError::JobTimeout { waited, .. }) => {
+                eprintln!(
+                    "Timed out after {}: cancelling job {}",
+                    human(waited),
+                    submission.job.job_id
+                );
+                match cancel_and_wait(&fabric, &submission, &mut lines).await? {
+                    Some(outcome) => outcome,
+                    None => return Ok(ExitStatus::Code(130)),
+                }
+            }
+            Err(e) => return Err(e.into()),
+        },
+        Ended::Interrupted => {
+            eprintln!("Interrupted: cancelling job {}", submission.job.job_id);
+            match cancel_and_wait(&fabric, &submission, &mut lines).await? {
+                Some(outcome) => outcome,
+                None => return Ok(ExitStatus::Code(130)),
+            }
+        }
+    };
+    Ok(render_outcome(&outcome, &submission.job, false))
+}
+
+enum Ended {
+    Done(Box<Result<JobOutcome, FabricError>>),
+    Interrupted,
+}
+
+/// Without `--file`: apply `--args` and an explicit `--lakehouse` to the existing SJD.
+async fn retarget(
+    fabric: &FabricClient,
+    ws: &Workspace,
+    sjd: &Item,
+    a: &JobRunArgs,
+    _env: &Env,
+) -> anyhow::Result<()> {
+    if a.args.is_none() && a.place.lakehouse.is_none() {
+        return Ok(());
+    }
+    let have = fabric.get_sjd_content(ws, sjd).await?;
+    let mut want = have.clone();
+    if let Some(args) = &a.args {
+        want.command_line_arguments = Some(args.clone());
+    }
+    if let Some(lakehouse) = &a.place.lakehouse {
+        let lake = fabric.resolve_lakehouse(ws, lakehouse).await?;
+        want.default_lakehouse_artifact_id = Some(lake.id);
+    }
+    if want.executable_file.as_deref().unwrap_or("").is_empty() {
+        bail!(
+            "Spark job definition `{}` has no executable file: pass --file LOCAL_PY",
+            sjd.display_name
+        );
+    }
+    if !want.same_target(&have) {
+        fabric
+            .update_sjd_definition(ws, sjd, &want.to_definition())
+            .await?;
+    }
+    Ok(())
+}
+
+/// Uploads `file` to `Files/fabric-remote/jobs/<name>` of the lakehouse; returns that path.
+async fn upload(
+    http: &HttpClient,
+    env: &Env,
+    ws: &Workspace,
+    lake: &Item,
+    file: &Path,
+) -> anyhow::Result<String> {
+    let meta =
+        std::fs::metadata(file).with_context(|| format!("cannot read `{}`", file.display()))?;
+    if !meta.is_file() {
+        bail!("`{}` is not a file", file.display());
+    }
+    let file_name = file
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| anyhow!("`{}` has no usable file name", file.display()))?;
+    let remote = format!("{JOBS_DIR}/{file_name}");
+    let endpoint = env
+        .get(env::FABRIC_REMOTE_ONELAKE_ENDPOINT)
+        .unwrap_or_else(|| format!("https://{ONELAKE_DFS_HOST}"));
+    let item = format!(
+        "{}/{}/{}.Lakehouse",
+        endpoint.trim_end_matches('/'),
+        encode_query_value(&ws.display_name, false),
+        encode_query_value(&lake.display_name, false)
+    );
+    let location = RemoteLocation::parse(&item)
+        .and_then(|l| l.join(&remote))
+        .context("FABRIC_REMOTE_ONELAKE_ENDPOINT is not a usable endpoint")?;
+    DfsClient::new(http.clone())
+        .upload_file(&location, file)
+        .await?;
+    Ok(remote)
+}
+
+/// Cancels the run and follows it until it stops. `None` when a second Ctrl-C gave up waiting.
+async fn cancel_and_wait(
+    fabric: &FabricClient,
+    submission: &JobSubmission,
+    lines: &mut StatusLines,
+) -> anyhow::Result<Option<JobOutcome>> {
+    if fabric.cancel_job(submission).await? == CancelOutcome::Requested {
+        println!("Cancellation requested; waiting for the job to stop...");
+    }
+    let follow = JobSubmission::existing(submission.job.clone());
+    let ended = {
+        let wait = fabric.wait_for_job(&follow, Some(CANCEL_WAIT), lines);
+        tokio::select! {
+            r = wait => Ended::Done(Box::new(r)),
+            _ = tokio::signal::ctrl_c() => Ended::Interrupted,
+        }
+    };
+    match ended {
+        Ended::Done(r) => Ok(Some((*r)?)),
+        Ended::Interrupted => {
+            eprintln!(
+                "Stopped waiting; job {} may still be stopping",
+                submission.job.job_id
+            );
+            Ok(None)
+        }
+    }
+}
+
+/// Prints the final state; the exit status: 0 only for `Completed` (or, after `job cancel`,
+/// for a run that ended by being cancelled).
+fn render_outcome(outcome: &JobOutcome, job: &JobRef, cancelling: bool) -> ExitStatus {
+    let took = human(outcome.elapsed);
+    let reason = outcome.failure_message();
+    match outcome.state {
+        TerminalState::Completed => println!("Completed ({took})"),
+        TerminalState::Failed => println!(
+            "Failed ({took}): {}",
+            reason
+                .as_deref()
+                .unwrap_or("the service gave no failure reason")
+        ),
+        TerminalState::Cancelled => match &reason {
+            Some(r) => println!("Cancelled ({took}): {r}"),
+            None => println!("Cancelled ({took})"),
+        },
+        TerminalState::Deduped => println!(
+            "Deduped ({took}): {} (`{}`)",
+            TerminalState::Deduped.meaning(),
+            job.item_name
+        ),
+    }
+    if outcome.state == TerminalState::Failed {
+        eprintln!(
+            "hint: `fabric-remote job logs {} --sjd {}` shows the driver's output",
+            job.job_id,
+            shell_word(&job.item_name)
+        );
+    }
+    let _ = std::io::stdout().flush();
+    match outcome.state {
+        TerminalState::Completed => ExitStatus::Success,
+        TerminalState::Cancelled if cancelling => ExitStatus::Success,
+        _ => ExitStatus::Failure,
+    }
+}
+
+async fn job_ref(a: &JobInstanceArgs, env: &Env) -> anyhow::Result<(FabricClient, JobRef)> {
+    let (fabric, _) = clients(env)?;
+    let ws = workspace(&fabric, &a.place, env).await?;
+    let sjd = fabric.resolve_sjd(&ws, &sjd_name(&a.sjd, env)).await?;
+    let job = JobRef::new(&ws, &sjd, a.job_id.trim());
+    Ok((fabric, job))
+}
+
+async fn status(a: &JobInstanceArgs, env: &Env) -> anyhow::Result<ExitStatus> {
+    let (fabric, job) = job_ref(a, env).await?;
+    let instance = fabric.get_job(&job).await?;
+    let status = instance
+        .status
+        .as_ref()
+        .map(JobStatus::as_str)
+        .unwrap_or("-");
+    println!("Job instance {}", job.job_id);
+    match instance.status.as_ref().and_then(JobStatus::terminal) {
+        Some(state) => println!("Status: {status} ({})", state.meaning()),
+        None => println!("Status: {status}"),
+    }
+    let time = |t: Option<std::time::SystemTime>| {
+        t.map(|t| super::ls::iso8601(t.max(UNIX_EPOCH)))
+            .unwrap_or_else(|| "-".into())
+    };
+    println!("Started: {}", time(instance.start_time));
+    println!("Ended: {}", time(instance.end_time));
+    if let Some(reason) = instance.failure_reason.as_ref().and_then(|r| r.describe()) {
+        println!("Failure reason: {reason}");
+    }
+    Ok(ExitStatus::Success)
+}
+
+async fn cancel(a: &JobCancelArgs, env: &Env) -> anyhow::Result<ExitStatus> {
+    let (fabric, job) = job_ref(&a.job, env).await?;
+    let follow = JobSubmission::existing(job.clone());
+    match fabric.cancel_job(&follow).await? {
+        CancelOutcome::AlreadyCompleted => {
+            let instance = fabric.get_job(&job).await?;
+            let status = instance
+                .status
+                .as_ref()
+                .map(JobStatus::as_str)
+                .unwrap_or("-");
+            println!(
+                "Job {} had already finished ({status}); nothing to cancel",
+                job.job_id
+            );
+            Ok(ExitStatus::Success)
+        }
+        CancelOutcome::Requested if a.no_wait => {
+            println!("Cancellation of job {} requested", job.job_id);
+            Ok(ExitStatus::Success)
+        }
+        CancelOutcome::Requested => {
+            println!("Cancellation requested; waiting for the job to stop...");
+            let mut lines = StatusLines::new(follow.submitted_at);
+            let outcome = fabric
+                .wait_for_job(&follow, Some(CANCEL_WAIT), &mut lines)
+                .await?;
+            Ok(render_outcome(&outcome, &job, true))
+        }
+    }
+}
+
+async fn logs(a: &JobLogsArgs, env: &Env) -> anyhow::Result<ExitStatus> {
+    let (fabric, job) = job_ref(&a.job, env).await?;
+    let session = fabric.find_livy_session(&job).await?.ok_or_else(|| {
+        anyhow!(
+            "no Spark application is recorded for job instance {} yet; it may still be starting",
+            job.job_id
+        )
+    })?;
+    if !a.stderr {
+        let text = fabric.driver_log(&job, &session, LogKind::Stdout).await?;
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(text.as_bytes());
+        let _ = out.flush();
+    }
+    if !a.stdout {
+        let text = fabric.driver_log(&job, &session, LogKind::Stderr).await?;
+        let mut err = std::io::stderr().lock();
+        let _ = err.write_all(text.as_bytes());
+        let _ = err.flush();
+    }
+    Ok(ExitStatus::Success)
+}
+
+async fn list(a: &JobWhereArgs, env: &Env) -> anyhow::Result<ExitStatus> {
+    let (fabric, _) = clients(env)?;
+    let ws = workspace(&fabric, a, env).await?;
+    let mut all = fabric.list_sjds(&ws).await?;
+    all.sort_by(|x, y| x.display_name.cmp(&y.display_name));
+    let mut out = std::io::stdout().lock();
+    for sjd in all {
+        if writeln!(out, "{}  {}", sjd.id, sjd.display_name).is_err() {
+            break;
+        }
+    }
+    Ok(ExitStatus::Success)
+}
+
+/// Draws `[m:ss] Running...` lines: one when the status changes, and one every 30 s.
+struct StatusLines {
+    start: Instant,
+    last: Option<(String, Instant)>,
+}
+
+impl StatusLines {
+    fn new(start: Instant) -> Self {
+        Self { start, last: None }
+    }
+}
+
+impl JobReporter for StatusLines {
+    fn polled(&mut self, record: &PollRecord<'_>) {
+        let label = match record.poll {
+            JobPoll::Status(instance) => match &instance.status {
+                Some(JobStatus::NotStarted) => "Queued".to_string(),
+                Some(JobStatus::InProgress) => "Running".to_string(),
+                Some(JobStatus::Other(s)) => {
+                    format!("{s} (a status fabric-remote does not know; still waiting)")
+                }
+                _ => return,
+            },
+            JobPoll::NotVisibleYet => "Submitted".to_string(),
+            _ => return,
+        };
+        let now = Instant::now();
+        let due = match &self.last {
+            Some((prev, at)) => {
+                *prev != label || now.duration_since(*at) >= Duration::from_secs(30)
+            }
+            None => true,
+        };
+        if due {
+            let secs = now.duration_since(self.start).as_secs();
+            println!("[{}:{:02}] {label}...", secs / 60, secs % 60);
+            let _ = std::io::stdout().flush();
+            self.last = Some((label, now));
+        }
+    }
+}
+
+/// `2m15s`, `45s`, `1h02m`.
+fn human(d: Duration) -> String {
+    let s = d.as_secs();
+    if s >= 3600 {
+        format!("{}h{:02}m", s / 3600, s % 3600 / 60)
+    } else if s >= 60 {
+        format!("{}m{:02}s", s / 60, s % 60)
+    } else {
+        format!("{s}s")
+    }
+}
+
+/// `name`, quoted for a shell when it needs to be.
+fn shell_word(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.:/".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_and_words() {
+        assert_eq!(human(Duration::from_secs(5)), "5s");
+        assert_eq!(human(Duration::from_secs(135)), "2m15s");
+        assert_eq!(human(Duration::from_secs(3720)), "1h02m");
+        assert_eq!(shell_word("dbt-fabric-tests"), "dbt-fabric-tests");
+        assert_eq!(shell_word("my job"), "'my job'");
+    }
+}
