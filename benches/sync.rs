@@ -104,7 +104,12 @@ fn sha(i: usize) -> [u8; 32] {
 }
 
 fn path(i: usize) -> Box<str> {
-    format!("src/pkg{:03}/sub{:02}/module_{i:07}.py", i % 1000, i / 1000 % 100).into()
+    format!(
+        "src/pkg{:03}/sub{:02}/module_{i:07}.py",
+        i % 1000,
+        i / 1000 % 100
+    )
+    .into()
 }
 
 /// A sorted local scan, listing and manifest of `n` files where 1% changed.
@@ -142,7 +147,12 @@ fn sides(n: usize) -> (Vec<LocalFile>, Vec<RemoteFile>, Manifest) {
     (local, remote, Manifest::new(entries))
 }
 
-fn run_plan(local: &[LocalFile], remote: &[RemoteFile], dirs: &[Box<str>], m: &Manifest) -> plan::Plan {
+fn run_plan(
+    local: &[LocalFile],
+    remote: &[RemoteFile],
+    dirs: &[Box<str>],
+    m: &Manifest,
+) -> plan::Plan {
     let sides = Sides {
         source: local,
         source_unreadable: &[],
@@ -151,9 +161,16 @@ fn run_plan(local: &[LocalFile], remote: &[RemoteFile], dirs: &[Box<str>], m: &M
         dest_dirs: dirs,
     };
     let known = m.cursor();
-    plan::plan(&sides, Rails::default(), |_, _| false, |l: &LocalFile, r: &RemoteFile| {
-        known.get(&r.path).is_some_and(|e| e.size == r.size && e.etag == r.etag && e.sha256 == l.sha256)
-    })
+    plan::plan(
+        &sides,
+        Rails::default(),
+        |_, _| false,
+        |l: &LocalFile, r: &RemoteFile| {
+            known
+                .get(&r.path)
+                .is_some_and(|e| e.size == r.size && e.etag == r.etag && e.sha256 == l.sha256)
+        },
+    )
 }
 
 fn plan_diff(c: &mut Criterion) {
@@ -198,7 +215,12 @@ fn globs(c: &mut Criterion) {
     let mut group = c.benchmark_group("globs");
     group.throughput(Throughput::Elements(paths.len() as u64));
     group.bench_function("is_excluded", |b| {
-        b.iter(|| paths.iter().filter(|p| excludes.is_excluded(p, false)).count())
+        b.iter(|| {
+            paths
+                .iter()
+                .filter(|p| excludes.is_excluded(p, false))
+                .count()
+        })
     });
     group.bench_function("covers", |b| {
         b.iter(|| paths.iter().filter(|p| excludes.covers(p, false)).count())
@@ -220,7 +242,9 @@ fn memory_per_file(c: &mut Criterion) {
          (manifest+listing alone: {} bytes per file)",
         held as f64 / 1e6,
         held / n,
-        (held - local.capacity() * std::mem::size_of::<LocalFile>() - local.iter().map(|f| f.path.len()).sum::<usize>()
+        (held
+            - local.capacity() * std::mem::size_of::<LocalFile>()
+            - local.iter().map(|f| f.path.len()).sum::<usize>()
             - (p.transfers.capacity() + p.unchanged.capacity()) * std::mem::size_of::<usize>())
             / n
     );
