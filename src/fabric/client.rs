@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use super::error::FabricError;
 use super::model::Page;
 use crate::auth::FABRIC_SCOPE;
-use crate::http::{HttpClient, HttpError, Sent};
+use crate::http::{HttpClient, HttpError, Replay, Sent};
 use crate::location::encode_query_value;
 
 /// The public Fabric REST API.
@@ -200,10 +200,23 @@ impl FabricClient {
         url: &str,
         body: Option<&serde_json::Value>,
     ) -> Result<Sent, HttpError> {
+        self.send_replay(Replay::Idempotent, method, url, body)
+            .await
+    }
+
+    /// [`send_raw`](Self::send_raw) with an explicit [`Replay`] rule (a job submit must not
+    /// be sent twice after an answer was lost).
+    pub(crate) async fn send_replay(
+        &self,
+        replay: Replay,
+        method: Method,
+        url: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<Sent, HttpError> {
         let bytes = body.map(|b| bytes::Bytes::from(serde_json::to_vec(b).unwrap_or_default()));
         let is_post = method == Method::POST;
         self.http
-            .send(method, url, FABRIC_SCOPE, |r| match &bytes {
+            .send_with(replay, method, url, FABRIC_SCOPE, |r| match &bytes {
                 Some(b) => r
                     .header(reqwest::header::CONTENT_TYPE, "application/json")
                     .body(b.clone()),

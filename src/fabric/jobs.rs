@@ -20,6 +20,7 @@ use super::model::{
     ExecutionData, Item, JobInstance, JobStatus, LivySession, TerminalState, Workspace, is_guid,
 };
 use super::sjd::no_capacity_if_unassigned;
+use crate::http::Replay;
 
 /// Which job instance: workspace, item (the SJD) and instance ids, plus the item's name for
 /// messages.
@@ -179,9 +180,11 @@ impl FabricClient {
             seg(&sjd.id)
         ));
         let body = execution.map(|e| serde_json::json!({ "executionData": e }));
+        // A lost answer must not start a second run: replayed only when refused outright.
         let sent = self
-            .send(Method::POST, &url, body.as_ref(), &op)
+            .send_replay(Replay::NotIdempotent, Method::POST, &url, body.as_ref())
             .await
+            .map_err(|e| op.fail(e))
             .map_err(|e| no_capacity_if_unassigned(ws, e))?;
         let submitted_at = Instant::now();
         let headers = sent.response.headers();
@@ -261,9 +264,11 @@ impl FabricClient {
                     || e.code()
                         .is_some_and(|c| c.eq_ignore_ascii_case("JobInstanceNotFound")) =>
             {
-                Ok((JobPoll::NotVisibleYet, None))
+                Ok((JobPoll::NotVisibleYet, e.retry_after()))
             }
-            Err(e) if matches!(e.status(), Some(429 | 430)) => Ok((JobPoll::Throttled, None)),
+            Err(e) if matches!(e.status(), Some(429 | 430)) => {
+                Ok((JobPoll::Throttled, e.retry_after()))
+            }
             Err(e)
                 if e.status().is_some_and(|s| s >= 500)
                     || matches!(e, crate::http::HttpError::Transport { .. }) =>
@@ -349,8 +354,7 @@ impl FabricClient {
                             job: job.job_id.clone(),
                         });
                     }
-                    // A 404's own Retry-After does not reach us (the HTTP layer keeps only
-                    // the error), so the submit's stands in for it.
+                    // The 404's own Retry-After, else the submit's.
                     asked
                         .or(submission.retry_after)
                         .unwrap_or(settings.not_visible_interval)

@@ -40,6 +40,8 @@ pub struct StatusError {
     pub message: Option<String>,
     pub request_id: Option<String>,
     pub attempts: u32,
+    /// The wait the service asked for in this answer (`Retry-After` and friends).
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl std::error::Error for StatusError {}
@@ -77,6 +79,14 @@ impl HttpError {
     pub fn code(&self) -> Option<&str> {
         match self {
             HttpError::Status(s) => s.code.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The `Retry-After` of the failed answer, if the service sent one.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            HttpError::Status(s) => s.retry_after,
             _ => None,
         }
     }
@@ -128,6 +138,7 @@ pub(crate) fn decode_status(
         message: body_message,
         request_id: header("x-ms-request-id").or_else(|| header("requestid")),
         attempts,
+        retry_after: super::retry::retry_after(headers),
     }
 }
 

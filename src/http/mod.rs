@@ -33,6 +33,17 @@ struct Inner {
     throttled: AtomicU64,
 }
 
+/// Whether a request may be sent again after an ambiguous failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replay {
+    /// Sending it twice does no harm (every DFS call, GETs, definition updates): retry
+    /// everything [`retry`] calls retryable.
+    Idempotent,
+    /// Sending it twice could do the work twice (starting a job): retry only when the
+    /// service refused without acting (429, 503) or the connection was never made.
+    NotIdempotent,
+}
+
 /// A successful answer and how many attempts it took.
 #[derive(Debug)]
 pub struct Sent {
@@ -85,9 +96,22 @@ impl HttpClient {
     }
 
     /// Sends `method url` with a bearer token for `scope`; `customize` adds headers, query and
-    /// body, and is called again for every attempt.
+    /// body, and is called again for every attempt. The request is treated as idempotent.
     pub async fn send(
         &self,
+        method: Method,
+        url: &str,
+        scope: &str,
+        customize: impl Fn(RequestBuilder) -> RequestBuilder,
+    ) -> Result<Sent, HttpError> {
+        self.send_with(Replay::Idempotent, method, url, scope, customize)
+            .await
+    }
+
+    /// [`HttpClient::send`] with an explicit [`Replay`] rule.
+    pub async fn send_with(
+        &self,
+        replay: Replay,
         method: Method,
         url: &str,
         scope: &str,
@@ -132,7 +156,11 @@ impl HttpClient {
                         &body,
                         attempts,
                     );
-                    if !retry::is_retryable_status(status) {
+                    let replayable = match replay {
+                        Replay::Idempotent => retry::is_retryable_status(status),
+                        Replay::NotIdempotent => retry::is_throttle_status(status),
+                    };
+                    if !replayable {
                         return Err(HttpError::Status(Box::new(err)));
                     }
                     if retry::is_throttle_status(status) {
@@ -140,7 +168,9 @@ impl HttpClient {
                     }
                     (asked, HttpError::Status(Box::new(err)))
                 }
-                Err(e) if e.is_builder() => {
+                Err(e)
+                    if e.is_builder() || (replay == Replay::NotIdempotent && !e.is_connect()) =>
+                {
                     return Err(transport(&method, url, &e, attempts));
                 }
                 Err(e) => (None, transport(&method, url, &e, attempts)),

@@ -389,3 +389,40 @@ async fn protected_folders_are_refused_before_any_request() {
     ));
     assert!(emu.requests().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn not_idempotent_requests_are_replayed_only_when_refused() {
+    use fabric_remote::http::Replay;
+    let emu = emulator(Config::default());
+    let dfs = client(&emu);
+    let loc = root(&emu, "once.txt");
+    dfs.create_file(&loc).await.unwrap();
+    let url = format!("{}?action=append&position=0", loc.url());
+    let send = |replay| {
+        let http = dfs.http().clone();
+        let url = url.clone();
+        async move {
+            http.send_with(replay, reqwest::Method::PATCH, &url, "scope", |r| {
+                r.header("x-ms-version", fabric_remote::dfs::X_MS_VERSION)
+                    .header("content-length", "1")
+                    .body("x")
+            })
+            .await
+        }
+    };
+    // A dropped connection may have done the work: not sent again.
+    emu.set_faults(0.0, 1.0, 0);
+    emu.clear_requests();
+    assert!(send(Replay::NotIdempotent).await.is_err());
+    assert_eq!(emu.requests().len(), 1);
+    // A refusal (429/503) did nothing: sent again, up to the policy's attempts.
+    emu.set_faults(1.0, 0.0, 0);
+    emu.clear_requests();
+    assert!(send(Replay::NotIdempotent).await.is_err());
+    assert_eq!(emu.requests().len(), 12);
+    // Idempotent requests are replayed after drops too.
+    emu.set_faults(0.0, 1.0, 0);
+    emu.clear_requests();
+    assert!(send(Replay::Idempotent).await.is_err());
+    assert_eq!(emu.requests().len(), 12);
+}
