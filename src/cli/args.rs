@@ -107,6 +107,18 @@ pub struct EmulatorArgs {
     /// Seed for the fault injection, so a failing run can be replayed.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Python that runs Spark job definitions' Python files.
+    #[arg(long, default_value = "python3")]
+    pub python: PathBuf,
+    /// How long a new job instance answers 404 before it becomes visible.
+    #[arg(long, default_value_t = 1500, value_name = "MS")]
+    pub job_visible_after_ms: u64,
+    /// Retry-After (seconds) on 202 answers and job polls.
+    #[arg(long, default_value_t = 1, value_name = "SECS")]
+    pub retry_after_secs: u64,
+    /// Share of item creates and definition calls answered as 202 long-running operations.
+    #[arg(long, default_value_t = 0.5, value_name = "F")]
+    pub lro_rate: f64,
 }
 
 #[derive(Debug, Args)]
@@ -126,6 +138,9 @@ pub struct DemoArgs {
     /// Keep the emulator's data directory here instead of a temporary one.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// Python with pytest installed, run by the emulated Spark job (scripts/demo passes .venv's).
+    #[arg(long, default_value = "python3")]
+    pub python: PathBuf,
 }
 
 #[derive(Debug, Args)]

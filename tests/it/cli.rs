@@ -329,3 +329,43 @@ fn emulator_rejects_bad_fault_rates() {
     let stderr = assert_usage_error(&out);
     assert!(stderr.contains("--fail-rate"), "{stderr}");
 }
+
+#[test]
+fn demo_syncs_the_sample_project_and_reports_its_tests_remotely() {
+    let python = crate::util::python();
+    let out = fabric_remote()
+        .args(["demo", "--python"])
+        .arg(&python)
+        .output()
+        .unwrap();
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    assert!(stdout.contains("3 files uploaded"), "{stdout}");
+    assert!(
+        stdout
+            .contains("Synced again: 0 uploaded, 3 unchanged, 1 request(s), 0 local files re-read"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("\nCompleted ("), "{stdout}");
+    assert!(
+        stdout.contains("tests/test_sample.py::test_negative_rate XFAIL"),
+        "{stdout}"
+    );
+    let last = stdout.lines().last().unwrap_or_default();
+    assert!(
+        last.contains(" 6 passed, 1 skipped, 1 xfailed in ") && last.contains("(remote)"),
+        "{last}"
+    );
+}
+
+#[test]
+fn demo_without_pytest_says_how_to_get_it() {
+    let out = run(&["demo", "--python", "/bin/false"], &[]);
+    let stderr = assert_usage_error(&out);
+    assert!(stderr.contains("./scripts/demo"), "{stderr}");
+}

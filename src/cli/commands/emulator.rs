@@ -1,4 +1,4 @@
-//! `fabric-remote emulator`: serves OneLake DFS (and, later, Fabric REST) on loopback until
+//! `fabric-remote emulator`: serves OneLake DFS and the Fabric REST API on loopback until
 //! Ctrl-C. The first stdout line is `listening on http://127.0.0.1:PORT`, so scripts and
 //! tests can read the port.
 
@@ -29,6 +29,10 @@ pub async fn run(args: &EmulatorArgs) -> anyhow::Result<ExitStatus> {
         latency_ms: args.latency_ms,
         page_size: args.page_size,
         seed: args.seed,
+        python: Some(absolute_program(&args.python)),
+        job_visible_after_ms: args.job_visible_after_ms,
+        fabric_retry_after_secs: args.retry_after_secs,
+        lro_rate: args.lro_rate,
         ..Config::default()
     };
     let emulator = tokio::task::spawn_blocking(move || Emulator::start(config))
@@ -46,8 +50,20 @@ pub async fn run(args: &EmulatorArgs) -> anyhow::Result<ExitStatus> {
             ws.replace(' ', "%20")
         );
     }
-    eprintln!("any bearer token works: export FABRIC_REMOTE_TOKEN=emulator; Ctrl-C stops");
+    eprintln!(
+        "point the CLI at it: export FABRIC_REMOTE_TOKEN=emulator FABRIC_REMOTE_ONELAKE_ENDPOINT={url} FABRIC_REMOTE_API_ENDPOINT={url} (any token works); Ctrl-C stops"
+    );
     tokio::signal::ctrl_c().await?;
     drop(emulator);
     Ok(ExitStatus::Success)
+}
+
+/// A program given as a relative path (`.venv/bin/python`) made absolute, since jobs run in
+/// their own working directory; a bare name (`python3`) is left to `PATH`.
+pub fn absolute_program(program: &std::path::Path) -> std::path::PathBuf {
+    if program.components().count() > 1 && program.is_relative() {
+        std::path::absolute(program).unwrap_or_else(|_| program.to_path_buf())
+    } else {
+        program.to_path_buf()
+    }
 }

@@ -413,13 +413,13 @@ async fn list(a: &JobWhereArgs, env: &Env) -> anyhow::Result<ExitStatus> {
 }
 
 /// Draws `[m:ss] Running...` lines: one when the status changes, and one every 30 s.
-struct StatusLines {
+pub(crate) struct StatusLines {
     start: Instant,
     last: Option<(String, Instant)>,
 }
 
 impl StatusLines {
-    fn new(start: Instant) -> Self {
+    pub(crate) fn new(start: Instant) -> Self {
         Self { start, last: None }
     }
 }
@@ -455,7 +455,7 @@ impl JobReporter for StatusLines {
 }
 
 /// `2m15s`, `45s`, `1h02m`.
-fn human(d: Duration) -> String {
+pub(crate) fn human(d: Duration) -> String {
     let s = d.as_secs();
     if s >= 3600 {
         format!("{}h{:02}m", s / 3600, s % 3600 / 60)

@@ -1,5 +1,6 @@
 //! One module per subcommand; [`run`] dispatches inside one tokio runtime.
 
+mod demo;
 mod emulator;
 mod job;
 mod ls;
@@ -20,7 +21,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             Command::Emulator(args) => emulator::run(&args).await,
             Command::Report(args) => report::run(&args),
             Command::Job(args) => job::run(&args).await,
-            Command::Demo(_) => anyhow::bail!("demo is not built yet"),
+            Command::Demo(args) => demo::run(&args).await,
         }
     })
 }
