@@ -698,3 +698,36 @@ fn cli_summary_json_dry_run_and_exit_codes() {
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("403"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn downloads_under_faults_and_drops_end_in_an_exact_mirror() {
+    let f = Fixture::new(Config::default());
+    let src = tempfile::tempdir().unwrap();
+    for i in 0..400 {
+        write(
+            src.path(),
+            &format!("d{:02}/f{i}.bin", i % 9),
+            &vec![(i % 251) as u8; 100 + i * 37],
+        );
+    }
+    f.up(src.path(), "dlfaults", &f.options()).await.unwrap();
+    f.emu.set_faults(0.2, 0.05, 0);
+    let dst = tempfile::tempdir().unwrap();
+    let summary = f.down("dlfaults", dst.path(), &f.options()).await.unwrap();
+    assert_eq!(summary.failed, 0, "{:?}", summary.failures);
+    assert_eq!(summary.downloaded, 400);
+    assert_eq!(
+        tree(dst.path()),
+        tree(src.path()),
+        "no partial files, exact bytes"
+    );
+    let faults = f
+        .emu
+        .requests()
+        .iter()
+        .filter(|r| r.fault.is_some())
+        .count();
+    assert!(faults > 50, "faults were injected: {faults}");
+    let again = f.down("dlfaults", dst.path(), &f.options()).await.unwrap();
+    assert_eq!((again.downloaded, again.deleted, again.failed), (0, 0, 0));
+}
