@@ -83,18 +83,23 @@ impl Limiter {
     }
 }
 
-/// Runs `f` over `items` with at most `limiter`'s limit in flight; results in completion order.
-pub async fn for_each<I, T, F, Fut>(items: I, limiter: &Limiter, http: &HttpClient, f: F) -> Vec<T>
+/// Runs `f` over `items` with at most `limiter`'s limit in flight, yielding each result as
+/// it completes (so progress and manifest checkpoints can follow along).
+pub fn stream<'a, I, T, F, Fut>(
+    items: I,
+    limiter: &'a Limiter,
+    http: &'a HttpClient,
+    f: F,
+) -> impl futures::Stream<Item = T> + 'a
 where
-    I: IntoIterator,
-    F: Fn(I::Item) -> Fut,
-    Fut: Future<Output = T>,
+    I: IntoIterator + 'a,
+    F: Fn(I::Item) -> Fut + 'a,
+    Fut: Future<Output = T> + 'a,
+    T: 'a,
 {
     futures::stream::iter(items)
-        .map(|item| limiter.run(http, f(item)))
+        .map(move |item| limiter.run(http, f(item)))
         .buffer_unordered(limiter.max)
-        .collect()
-        .await
 }
 
 /// A writer that hashes what passes through it.

@@ -15,6 +15,8 @@ pub mod remote;
 pub mod scan;
 
 use std::path::{Path, PathBuf};
+
+use futures::StreamExt;
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -41,6 +43,9 @@ pub struct SyncOptions {
     pub concurrency: usize,
     /// Where the hash cache and the manifest copy live; `None` keeps nothing between runs.
     pub cache_dir: Option<PathBuf>,
+    /// During long uploads, the manifest is rewritten this often, so a run killed part-way
+    /// keeps the files it finished (a re-run does not upload them again).
+    pub checkpoint_interval: std::time::Duration,
 }
 
 impl Default for SyncOptions {
@@ -52,6 +57,7 @@ impl Default for SyncOptions {
             dry_run: false,
             concurrency: DEFAULT_CONCURRENCY,
             cache_dir: None,
+            checkpoint_interval: std::time::Duration::from_secs(30),
         }
     }
 }
@@ -420,7 +426,12 @@ async fn upload(
     )
     .await;
 
-    let results = execute::for_each(plan.transfers.iter().copied(), &limiter, dfs.http(), |i| {
+    let mut entries: Vec<ManifestEntry> = plan
+        .unchanged
+        .iter()
+        .filter_map(|&i| manifest.get(&local.files[i].path).cloned())
+        .collect();
+    let uploads = execute::stream(plan.transfers.iter().copied(), &limiter, dfs.http(), |i| {
         let file = &local.files[i];
         async move {
             let fail = |e: String| (file.path.to_string(), e);
@@ -443,25 +454,34 @@ async fn upload(
                 etag: Etag::parse(&up.etag),
             })
         }
-    })
-    .await;
-    let mut entries: Vec<ManifestEntry> = plan
-        .unchanged
-        .iter()
-        .filter_map(|&i| manifest.get(&local.files[i].path).cloned())
-        .collect();
-    {
-        let mut summary = summary_lock.lock().unwrap_or_else(|p| p.into_inner());
-        for result in results {
+    });
+    let mut uploads = std::pin::pin!(uploads);
+    let mut last_checkpoint = Instant::now();
+    let mut unsaved = false;
+    while let Some(result) = uploads.next().await {
+        {
+            let mut summary = summary_lock.lock().unwrap_or_else(|p| p.into_inner());
             match result {
                 Ok(entry) => {
                     summary.uploaded += 1;
                     summary.bytes += entry.size;
                     reporter.transferred(&entry.path, entry.size);
                     entries.push(entry);
+                    unsaved = true;
                 }
                 Err((path, e)) => fail(&mut summary, reporter, &path, &e),
             }
+        }
+        if unsaved && last_checkpoint.elapsed() >= options.checkpoint_interval {
+            // Only committed uploads and still-valid entries: safe to vouch for.
+            let snapshot = Manifest::new(entries.clone());
+            if remote::write_manifest(dfs, root, &snapshot, manifest_file.as_deref())
+                .await
+                .is_ok()
+            {
+                unsaved = false;
+            }
+            last_checkpoint = Instant::now();
         }
     }
 
@@ -528,14 +548,16 @@ async fn delete_remote(
         .iter()
         .map(|d| (*d, true))
         .chain(files.iter().map(|f| (*f, false)));
-    let results = execute::for_each(work, limiter, dfs.http(), |(path, recursive)| async move {
-        let loc = root.join(path).map_err(|e| (path, e.to_string()))?;
-        dfs.delete(&loc, recursive)
-            .await
-            .map(|_| (path, recursive))
-            .map_err(|e| (path, e.to_string()))
-    })
-    .await;
+    let results: Vec<_> =
+        execute::stream(work, limiter, dfs.http(), |(path, recursive)| async move {
+            let loc = root.join(path).map_err(|e| (path, e.to_string()))?;
+            dfs.delete(&loc, recursive)
+                .await
+                .map(|_| (path, recursive))
+                .map_err(|e| (path, e.to_string()))
+        })
+        .collect()
+        .await;
     let mut summary = summary.lock().unwrap_or_else(|p| p.into_inner());
     for r in results {
         match r {
@@ -708,7 +730,7 @@ async fn download(
     }
 
     let limiter = Limiter::new(options.concurrency);
-    let results = execute::for_each(plan.transfers.iter().copied(), &limiter, dfs.http(), |i| {
+    let downloads = execute::stream(plan.transfers.iter().copied(), &limiter, dfs.http(), |i| {
         let file = &tree.files[i];
         async move {
             let fail = |e: String| (file.path.to_string(), e);
@@ -728,8 +750,7 @@ async fn download(
                 stat,
             ))
         }
-    })
-    .await;
+    });
 
     let mut entries: Vec<ManifestEntry> = plan
         .unchanged
@@ -744,8 +765,9 @@ async fn download(
             })
         })
         .collect();
+    let mut downloads = std::pin::pin!(downloads);
     let now = scan::now_ns();
-    for result in results {
+    while let Some(result) = downloads.next().await {
         match result {
             Ok((entry, stat)) => {
                 summary.downloaded += 1;

@@ -731,3 +731,39 @@ async fn downloads_under_faults_and_drops_end_in_an_exact_mirror() {
     let again = f.down("dlfaults", dst.path(), &f.options()).await.unwrap();
     assert_eq!((again.downloaded, again.deleted, again.failed), (0, 0, 0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_first_sync_keeps_the_files_it_finished() {
+    let f = Fixture::new(Config {
+        latency_ms: 10,
+        ..Config::default()
+    });
+    let src = tempfile::tempdir().unwrap();
+    for i in 0..300 {
+        write(
+            src.path(),
+            &format!("c{}/f{i}.txt", i % 4),
+            format!("{i}").as_bytes(),
+        );
+    }
+    let mut options = f.options();
+    options.concurrency = 4;
+    options.checkpoint_interval = Duration::from_millis(100);
+    // Dropping the future mid-run is what a kill does to the in-flight work.
+    let cut = tokio::time::timeout(
+        Duration::from_millis(900),
+        f.up(src.path(), "ckpt", &options),
+    )
+    .await;
+    assert!(cut.is_err(), "the first run was interrupted");
+    f.emu.set_faults(0.0, 0.0, 0);
+    f.emu.clear_requests();
+    let rest = f.up(src.path(), "ckpt", &f.options()).await.unwrap();
+    assert!(
+        rest.unchanged > 50,
+        "checkpointed uploads are not repeated: {}",
+        rest.unchanged
+    );
+    assert_eq!(rest.uploaded + rest.unchanged, 300);
+    assert_eq!(remote_tree(&f, "ckpt"), tree(src.path()));
+}

@@ -42,6 +42,7 @@ pub async fn run(args: &SyncArgs) -> anyhow::Result<ExitStatus> {
         dry_run: args.dry_run,
         concurrency: args.concurrency,
         cache_dir: sync::default_cache_dir(&env),
+        ..SyncOptions::default()
     };
     let dfs = context::dfs_client(&env)?;
     let reporter = Console::new(!args.json && std::io::stderr().is_terminal());
@@ -134,9 +135,11 @@ fn render(summary: &Summary, json: bool) -> ExitStatus {
     }
 }
 
-/// indicatif on a terminal, warnings on stderr always.
+/// indicatif on a terminal (bytes and files), warnings on stderr always.
 struct Console {
     bar: Option<ProgressBar>,
+    files: std::sync::atomic::AtomicU64,
+    total: std::sync::atomic::AtomicU64,
 }
 
 impl Console {
@@ -145,14 +148,19 @@ impl Console {
             let bar = ProgressBar::new(0);
             bar.set_style(
                 ProgressStyle::with_template(
-                    "{spinner} {pos}/{len} files  {msg}  [{elapsed_precise}]",
+                    "{spinner} {bytes}/{total_bytes} {msg} {bytes_per_sec} [{elapsed_precise}]",
                 )
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
             bar.enable_steady_tick(Duration::from_millis(120));
+            bar.set_message("scanning");
             bar
         });
-        Self { bar }
+        Self {
+            bar,
+            files: 0.into(),
+            total: 0.into(),
+        }
     }
 
     fn finish(&self) {
@@ -171,14 +179,22 @@ impl Console {
 
 impl Reporter for Console {
     fn planned(&self, transfers: u64, bytes: u64, _deletes: u64) {
+        use std::sync::atomic::Ordering;
+        self.total.store(transfers, Ordering::Relaxed);
         if let Some(bar) = &self.bar {
-            bar.set_length(transfers);
-            bar.set_message(format!("{} to transfer", indicatif::HumanBytes(bytes)));
+            bar.set_length(bytes);
+            bar.set_message(format!("0/{transfers} files"));
         }
     }
-    fn transferred(&self, _path: &str, _bytes: u64) {
+    fn transferred(&self, _path: &str, bytes: u64) {
+        use std::sync::atomic::Ordering;
+        let done = self.files.fetch_add(1, Ordering::Relaxed) + 1;
         if let Some(bar) = &self.bar {
-            bar.inc(1);
+            bar.inc(bytes);
+            bar.set_message(format!(
+                "{done}/{} files",
+                self.total.load(Ordering::Relaxed)
+            ));
         }
     }
     fn warning(&self, message: &str) {
