@@ -14,7 +14,7 @@ use fabric_remote::http::{HttpClient, RetryPolicy};
 use fabric_remote::location::RemoteLocation;
 use fabric_remote::secret::Secret;
 
-use crate::util::fabric_remote;
+use crate::util::{assert_usage_error, fabric_remote, text};
 
 /// The binary with an empty environment (no token, no `az` on PATH) plus `vars`.
 fn run(args: &[&str], vars: &[(&str, &str)]) -> Output {
@@ -24,27 +24,6 @@ fn run(args: &[&str], vars: &[(&str, &str)]) -> Output {
         cmd.env(k, v);
     }
     cmd.args(args).output().expect("run fabric-remote")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-/// Asserts exit 2 and a single `error:` sentence (plus optional `hint:` lines), no panic.
-fn assert_usage_error(out: &Output) -> String {
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    assert!(!stderr.contains("RUST_BACKTRACE"), "{stderr}");
-    let errors: Vec<_> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
-    assert_eq!(errors.len(), 1, "{stderr}");
-    assert!(
-        stderr.lines().all(|l| l.starts_with("error:")
-            || l.starts_with("hint:")
-            || l.starts_with("  Caused by:")),
-        "{stderr}"
-    );
-    stderr
 }
 
 fn lake_url(emu: &Emulator, sub: &str) -> String {

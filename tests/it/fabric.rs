@@ -12,13 +12,13 @@ use std::time::{Duration, Instant};
 use fabric_emulator::{Config, Emulator};
 use fabric_remote::auth::Credentials;
 use fabric_remote::fabric::{
-    FabricClient, Item, JobPoll, JobReporter, PollRecord, PollSettings, SjdAction,
-    SparkJobDefinitionV1, TerminalState, Workspace, abfss_url,
+    FabricClient, Item, JobOutcome, JobPoll, JobReporter, JobSubmission, LogKind, PollRecord,
+    PollSettings, SjdAction, SparkJobDefinitionV1, TerminalState, Workspace, abfss_url,
 };
 use fabric_remote::http::{HttpClient, RetryPolicy};
 use fabric_remote::secret::Secret;
 
-use crate::util::fabric_remote;
+use crate::util::{assert_usage_error, fabric_remote, text};
 
 const OK_PY: &str = r#"
 import os, sys
@@ -108,6 +108,43 @@ fn script(emu: &Emulator, ws: &Workspace, lake: &Item, name: &str, body: &str) -
 
 fn python_job(file: &str, lake: &Item, args: Option<&str>) -> SparkJobDefinitionV1 {
     SparkJobDefinitionV1::python(file, &lake.id, args)
+}
+
+/// `body` saved as `file` in the lakehouse, SJD `name` pointed at it, one run submitted.
+async fn submit(
+    fabric: &FabricClient,
+    emu: &Emulator,
+    ws: &Workspace,
+    lake: &Item,
+    name: &str,
+    file: &str,
+    body: &str,
+) -> JobSubmission {
+    let want = python_job(&script(emu, ws, lake, file, body), lake, None);
+    let sjd = fabric.ensure_sjd(ws, name, &want).await.unwrap().sjd;
+    fabric.run_sjd(ws, &sjd, None).await.unwrap()
+}
+
+/// Waits (at most a minute) for `run` to end.
+async fn finish(
+    fabric: &FabricClient,
+    run: &JobSubmission,
+    reporter: &mut dyn JobReporter,
+) -> JobOutcome {
+    fabric
+        .wait_for_job(run, Some(Duration::from_secs(60)), reporter)
+        .await
+        .unwrap()
+}
+
+/// The driver's stdout or stderr of `run`, through its Livy session.
+async fn driver_log(fabric: &FabricClient, run: &JobSubmission, kind: LogKind) -> String {
+    let session = fabric
+        .find_livy_session(&run.job)
+        .await
+        .unwrap()
+        .expect("a Livy session");
+    fabric.driver_log(&run.job, &session, kind).await.unwrap()
 }
 
 #[derive(Default)]
@@ -242,10 +279,7 @@ async fn a_job_that_exits_zero_completes_with_its_args_and_logs() {
     );
     let sjd = fabric.ensure_sjd(&ws, "ok-job", &want).await.unwrap().sjd;
     let run = fabric.run_sjd(&ws, &sjd, None).await.unwrap();
-    let outcome = fabric
-        .wait_for_job(&run, Some(Duration::from_secs(60)), &mut ())
-        .await
-        .unwrap();
+    let outcome = finish(&fabric, &run, &mut ()).await;
     assert_eq!(outcome.state, TerminalState::Completed);
     assert!(outcome.state.is_success());
     assert_eq!(outcome.failure_message(), None);
@@ -260,15 +294,7 @@ async fn a_job_that_exits_zero_completes_with_its_args_and_logs() {
         "a b"
     );
 
-    let session = fabric
-        .find_livy_session(&run.job)
-        .await
-        .unwrap()
-        .expect("a Livy session");
-    let stdout = fabric
-        .driver_log(&run.job, &session, fabric_remote::fabric::LogKind::Stdout)
-        .await
-        .unwrap();
+    let stdout = driver_log(&fabric, &run, LogKind::Stdout).await;
     assert!(stdout.contains("hello from the job"), "{stdout}");
 }
 
@@ -277,25 +303,12 @@ async fn a_job_that_raises_fails_with_its_message() {
     let emu = emulator(|_| {});
     let fabric = client(&emu);
     let (ws, lake) = setup(&fabric, &emu).await;
-    let want = python_job(&script(&emu, &ws, &lake, "fail.py", FAIL_PY), &lake, None);
-    let sjd = fabric.ensure_sjd(&ws, "fail-job", &want).await.unwrap().sjd;
-    let run = fabric.run_sjd(&ws, &sjd, None).await.unwrap();
-    let outcome = fabric
-        .wait_for_job(&run, Some(Duration::from_secs(60)), &mut ())
-        .await
-        .unwrap();
+    let run = submit(&fabric, &emu, &ws, &lake, "fail-job", "fail.py", FAIL_PY).await;
+    let outcome = finish(&fabric, &run, &mut ()).await;
     assert_eq!(outcome.state, TerminalState::Failed);
     let message = outcome.failure_message().unwrap_or_default();
     assert!(message.contains("boom 42"), "{message}");
-    let session = fabric
-        .find_livy_session(&run.job)
-        .await
-        .unwrap()
-        .expect("a Livy session");
-    let stderr = fabric
-        .driver_log(&run.job, &session, fabric_remote::fabric::LogKind::Stderr)
-        .await
-        .unwrap();
+    let stderr = driver_log(&fabric, &run, LogKind::Stderr).await;
     assert!(stderr.contains("ValueError: boom 42"), "{stderr}");
 }
 
@@ -304,22 +317,13 @@ async fn a_cancelled_job_is_cancelled_and_its_process_is_gone() {
     let emu = emulator(|_| {});
     let fabric = client(&emu);
     let (ws, lake) = setup(&fabric, &emu).await;
-    let want = python_job(&script(&emu, &ws, &lake, "sleep.py", SLEEP_PY), &lake, None);
-    let sjd = fabric
-        .ensure_sjd(&ws, "sleep-job", &want)
-        .await
-        .unwrap()
-        .sjd;
-    let run = fabric.run_sjd(&ws, &sjd, None).await.unwrap();
+    let run = submit(&fabric, &emu, &ws, &lake, "sleep-job", "sleep.py", SLEEP_PY).await;
     let pid = tokio::task::block_in_place(|| wait_for_pid(&emu));
     assert_eq!(
         fabric.cancel_job(&run).await.unwrap(),
         fabric_remote::fabric::CancelOutcome::Requested
     );
-    let outcome = fabric
-        .wait_for_job(&run, Some(Duration::from_secs(60)), &mut ())
-        .await
-        .unwrap();
+    let outcome = finish(&fabric, &run, &mut ()).await;
     assert_eq!(outcome.state, TerminalState::Cancelled);
     assert!(!outcome.state.is_success());
     assert!(
@@ -348,18 +352,12 @@ async fn a_second_run_while_one_is_active_is_deduped_never_success() {
     let pid = tokio::task::block_in_place(|| wait_for_pid(&emu));
     let second = fabric.run_sjd(&ws, &sjd, None).await.unwrap();
     assert_ne!(first.job.job_id, second.job.job_id);
-    let outcome = fabric
-        .wait_for_job(&second, Some(Duration::from_secs(60)), &mut ())
-        .await
-        .unwrap();
+    let outcome = finish(&fabric, &second, &mut ()).await;
     assert_eq!(outcome.state, TerminalState::Deduped);
     assert!(!outcome.state.is_success());
     assert!(outcome.state.meaning().starts_with("not run"));
     fabric.cancel_job(&first).await.unwrap();
-    let stopped = fabric
-        .wait_for_job(&first, Some(Duration::from_secs(60)), &mut ())
-        .await
-        .unwrap();
+    let stopped = finish(&fabric, &first, &mut ()).await;
     assert_eq!(stopped.state, TerminalState::Cancelled);
     assert!(process_gone(pid));
 }
@@ -369,18 +367,9 @@ async fn an_early_404_is_not_yet_visible_not_an_error() {
     let emu = emulator(|c| c.job_visible_after_ms = 1000);
     let fabric = client(&emu);
     let (ws, lake) = setup(&fabric, &emu).await;
-    let want = python_job(&script(&emu, &ws, &lake, "ok.py", OK_PY), &lake, None);
-    let sjd = fabric
-        .ensure_sjd(&ws, "early-job", &want)
-        .await
-        .unwrap()
-        .sjd;
-    let run = fabric.run_sjd(&ws, &sjd, None).await.unwrap();
+    let run = submit(&fabric, &emu, &ws, &lake, "early-job", "ok.py", OK_PY).await;
     let mut seen = Recorder::default();
-    let outcome = fabric
-        .wait_for_job(&run, Some(Duration::from_secs(60)), &mut seen)
-        .await
-        .unwrap();
+    let outcome = finish(&fabric, &run, &mut seen).await;
     assert_eq!(outcome.state, TerminalState::Completed);
     assert!(
         seen.polls.iter().any(|p| p.1 == JobPoll::NotVisibleYet),
@@ -404,23 +393,14 @@ async fn polls_never_come_sooner_than_retry_after_asks() {
     let fabric = client(&emu);
     let (ws, lake) = setup(&fabric, &emu).await;
     let body = "import time\ntime.sleep(2.5)\n";
-    let want = python_job(&script(&emu, &ws, &lake, "slow.py", body), &lake, None);
-    let sjd = fabric
-        .ensure_sjd(&ws, "paced-job", &want)
-        .await
-        .unwrap()
-        .sjd;
-    let run = fabric.run_sjd(&ws, &sjd, None).await.unwrap();
+    let run = submit(&fabric, &emu, &ws, &lake, "paced-job", "slow.py", body).await;
     assert_eq!(
         run.retry_after,
         Some(Duration::from_secs(1)),
         "the 202 asks for 1 s"
     );
     let mut seen = Recorder::default();
-    let outcome = fabric
-        .wait_for_job(&run, Some(Duration::from_secs(60)), &mut seen)
-        .await
-        .unwrap();
+    let outcome = finish(&fabric, &run, &mut seen).await;
     assert_eq!(outcome.state, TerminalState::Completed);
     assert!(seen.polls.len() >= 2, "{} polls", seen.polls.len());
     assert!(seen.polls.iter().any(|p| p.1 == JobPoll::NotVisibleYet));
@@ -461,13 +441,8 @@ async fn throttling_with_retry_after_is_ridden_out() {
     });
     let fabric = client_with(&emu, fast_policy(30));
     let (ws, lake) = setup(&fabric, &emu).await;
-    let want = python_job(&script(&emu, &ws, &lake, "ok.py", OK_PY), &lake, None);
-    let sjd = fabric.ensure_sjd(&ws, "busy-job", &want).await.unwrap().sjd;
-    let run = fabric.run_sjd(&ws, &sjd, None).await.unwrap();
-    let outcome = fabric
-        .wait_for_job(&run, Some(Duration::from_secs(60)), &mut ())
-        .await
-        .unwrap();
+    let run = submit(&fabric, &emu, &ws, &lake, "busy-job", "ok.py", OK_PY).await;
+    let outcome = finish(&fabric, &run, &mut ()).await;
     assert_eq!(outcome.state, TerminalState::Completed);
     let faults = emu
         .requests()
@@ -484,22 +459,13 @@ async fn throttled_polls_without_a_status_keep_the_wait_going() {
     let fabric = client(&emu);
     let (ws, lake) = setup(&fabric, &emu).await;
     let body = "import time\ntime.sleep(1.5)\n";
-    let want = python_job(&script(&emu, &ws, &lake, "slow.py", body), &lake, None);
-    let sjd = fabric
-        .ensure_sjd(&ws, "throttled-job", &want)
-        .await
-        .unwrap()
-        .sjd;
-    let run = fabric.run_sjd(&ws, &sjd, None).await.unwrap();
+    let run = submit(&fabric, &emu, &ws, &lake, "throttled-job", "slow.py", body).await;
     // From now on half the answers are throttled, and this client does not retry on its
     // own: every throttled body (no `status`) reaches the poller.
     emu.set_faults(0.5, 0.0, 0);
     let poller = client_with(&emu, fast_policy(1));
     let mut seen = Recorder::default();
-    let outcome = poller
-        .wait_for_job(&run, Some(Duration::from_secs(60)), &mut seen)
-        .await
-        .unwrap();
+    let outcome = finish(&poller, &run, &mut seen).await;
     emu.set_faults(0.0, 0.0, 0);
     assert_eq!(outcome.state, TerminalState::Completed);
     let throttled = seen
@@ -566,25 +532,16 @@ fn cli_command(emu: &Emulator, args: &[&str], extra: &[(&str, &str)]) -> Command
     cmd
 }
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-/// Exit 2 and exactly one `error:` line, which is returned.
+/// Exit 2 and exactly one `error:` sentence, which is returned.
 fn usage_error(out: &Output) -> String {
-    let stderr = text(&out.stderr);
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "stdout: {}\nstderr: {stderr}",
-        text(&out.stdout)
-    );
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    let errors: Vec<_> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
-    assert_eq!(errors.len(), 1, "{stderr}");
+    let stderr = assert_usage_error(out);
     // Shown when a test fails, so the sentence a user reads is in the failure report.
     eprintln!("{stderr}");
-    errors[0].to_string()
+    stderr
+        .lines()
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or_default()
+        .to_string()
 }
 
 fn local_script(dir: &Path, name: &str, body: &str) -> String {

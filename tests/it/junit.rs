@@ -11,7 +11,7 @@ use std::process::{Command, Output};
 
 use fabric_remote::junit::{self, IdSource, Kind, Outcome};
 
-use crate::util;
+use crate::util::{self, text};
 
 /// One report as pytest's own `pytest_report_teststatus` categorised it.
 #[derive(Debug, Clone)]
@@ -204,10 +204,6 @@ fn report_cmd(args: &[&std::ffi::OsStr]) -> Output {
         .args(args)
         .output()
         .expect("run fabric-remote report")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// The one node id where junit cannot carry pytest's verdict: non-strict XPASS.

@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 /// Repository root.
@@ -28,4 +28,26 @@ pub fn python() -> PathBuf {
 /// A `Command` for the `fabric-remote` binary under test.
 pub fn fabric_remote() -> Command {
     Command::new(env!("CARGO_BIN_EXE_fabric-remote"))
+}
+
+/// Lossy UTF-8 of a process output stream.
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Asserts exit 2 and a single `error:` sentence (plus optional `hint:` lines), no panic.
+pub fn assert_usage_error(out: &Output) -> String {
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!stderr.contains("RUST_BACKTRACE"), "{stderr}");
+    let errors: Vec<_> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(
+        stderr.lines().all(|l| l.starts_with("error:")
+            || l.starts_with("hint:")
+            || l.starts_with("  Caused by:")),
+        "{stderr}"
+    );
+    stderr
 }
