@@ -134,15 +134,7 @@ pub(crate) fn operation_id(headers: &reqwest::header::HeaderMap) -> Option<Strin
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reqwest::header::{HeaderMap, HeaderValue};
-
-    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.insert(*k, HeaderValue::from_str(v).unwrap());
-        }
-        h
-    }
+    use crate::http::retry::tests::headers;
 
     #[test]
     fn operation_ids() {

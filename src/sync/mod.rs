@@ -24,7 +24,7 @@ use exclude::{ExcludeError, Excludes};
 use execute::Limiter;
 use hashcache::HashCache;
 use manifest::{Etag, Manifest, ManifestEntry};
-use plan::{Held, Plan, Rails, RemoteFile, Sides};
+use plan::{Entry, Held, Plan, Rails, RemoteFile, Sides};
 use remote::RemoteTree;
 use scan::{LocalFile, Scan, ScanOptions};
 
@@ -80,8 +80,7 @@ pub fn default_cache_dir(env: &Env) -> Option<PathBuf> {
 }
 
 /// Which way the bytes go.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {
     Upload,
     Download,
@@ -102,8 +101,7 @@ pub struct Silent;
 impl Reporter for Silent {}
 
 /// One line of a dry run's plan.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     Upload(String),
     Download(String),
@@ -275,16 +273,42 @@ fn conflicts<'a>(plan: &'a Plan, transfer_paths: &[&str]) -> (Vec<&'a str>, Vec<
     (files, dirs)
 }
 
-/// Fills `summary` with what the plan would do, changing nothing.
-fn dry_run(
+/// What follows a plan: with `--dry-run`, the summary of what would change (and nothing
+/// else happens); otherwise the reporter learns the totals and the transfers go ahead.
+enum Settled<'a> {
+    DryRun(Summary),
+    Go {
+        summary: Summary,
+        /// Paths of the planned transfers, sorted.
+        transfer_paths: Vec<&'a str>,
+    },
+}
+
+fn settle<'a, S: Entry>(
     plan: &Plan,
-    transfer_paths: &[&str],
-    transfer_bytes: u64,
+    source: &'a [S],
     direction: Direction,
     mut summary: Summary,
     started: Instant,
-) -> Summary {
-    for p in transfer_paths {
+    options: &SyncOptions,
+    reporter: &dyn Reporter,
+) -> Settled<'a> {
+    summary.unchanged = plan.unchanged.len() as u64;
+    summary.held = plan.held.clone();
+    let transfer_paths: Vec<&str> = plan.transfers.iter().map(|&i| source[i].path()).collect();
+    let transfer_bytes: u64 = plan.transfers.iter().map(|&i| source[i].size()).sum();
+    if !options.dry_run {
+        reporter.planned(
+            plan.transfers.len() as u64,
+            transfer_bytes,
+            plan.delete_count,
+        );
+        return Settled::Go {
+            summary,
+            transfer_paths,
+        };
+    }
+    for p in &transfer_paths {
         summary.actions.push(match direction {
             Direction::Upload => Action::Upload(p.to_string()),
             Direction::Download => Action::Download(p.to_string()),
@@ -303,7 +327,7 @@ fn dry_run(
     summary.deleted = plan.delete_count;
     summary.bytes = transfer_bytes;
     summary.elapsed_ms = started.elapsed().as_millis() as u64;
-    summary
+    Settled::DryRun(summary)
 }
 
 async fn upload(
@@ -381,35 +405,21 @@ async fn upload(
             })
         },
     );
-    summary.unchanged = plan.unchanged.len() as u64;
-    summary.held = plan.held.clone();
-    let transfer_paths: Vec<&str> = plan
-        .transfers
-        .iter()
-        .map(|&i| &*local.files[i].path)
-        .collect();
-    let transfer_bytes: u64 = plan
-        .transfers
-        .iter()
-        .map(|&i| local.files[i].stat.size)
-        .sum();
-
-    if options.dry_run {
-        let summary = dry_run(
-            &plan,
-            &transfer_paths,
-            transfer_bytes,
-            Direction::Upload,
+    let (summary, transfer_paths) = match settle(
+        &plan,
+        &local.files,
+        Direction::Upload,
+        summary,
+        started,
+        options,
+        reporter,
+    ) {
+        Settled::DryRun(summary) => return Ok(summary),
+        Settled::Go {
             summary,
-            started,
-        );
-        return Ok(summary);
-    }
-    reporter.planned(
-        plan.transfers.len() as u64,
-        transfer_bytes,
-        plan.delete_count,
-    );
+            transfer_paths,
+        } => (summary, transfer_paths),
+    };
 
     let limiter = Limiter::new(options.concurrency);
     let summary_lock = Mutex::new(summary);
@@ -677,30 +687,18 @@ async fn download(
         },
         |r: &RemoteFile, l: &LocalFile| known(r) == Some(l.sha256) && l.stat.size == r.size,
     );
-    summary.unchanged = plan.unchanged.len() as u64;
-    summary.held = plan.held.clone();
-    let transfer_paths: Vec<&str> = plan
-        .transfers
-        .iter()
-        .map(|&i| &*tree.files[i].path)
-        .collect();
-    let transfer_bytes: u64 = plan.transfers.iter().map(|&i| tree.files[i].size).sum();
-    if options.dry_run {
-        let summary = dry_run(
-            &plan,
-            &transfer_paths,
-            transfer_bytes,
-            Direction::Download,
-            summary,
-            started,
-        );
-        return Ok(summary);
-    }
-    reporter.planned(
-        plan.transfers.len() as u64,
-        transfer_bytes,
-        plan.delete_count,
-    );
+    let mut summary = match settle(
+        &plan,
+        &tree.files,
+        Direction::Download,
+        summary,
+        started,
+        options,
+        reporter,
+    ) {
+        Settled::DryRun(summary) => return Ok(summary),
+        Settled::Go { summary, .. } => summary,
+    };
     for partial in &local.partials {
         let _ = std::fs::remove_file(partial);
     }

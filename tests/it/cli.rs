@@ -14,7 +14,7 @@ use fabric_remote::http::{HttpClient, RetryPolicy};
 use fabric_remote::location::RemoteLocation;
 use fabric_remote::secret::Secret;
 
-use crate::util::{assert_usage_error, fabric_remote, text};
+use crate::util::{assert_success, assert_usage_error, fabric_remote, text};
 
 /// The binary with an empty environment (no token, no `az` on PATH) plus `vars`.
 fn run(args: &[&str], vars: &[(&str, &str)]) -> Output {
@@ -317,13 +317,7 @@ fn demo_syncs_the_sample_project_and_reports_its_tests_remotely() {
         .arg(&python)
         .output()
         .unwrap();
-    let stdout = text(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        text(&out.stderr)
-    );
+    let stdout = assert_success(&out);
     assert!(stdout.contains("3 files uploaded"), "{stdout}");
     assert!(
         stdout

@@ -16,8 +16,8 @@ use futures::{StreamExt, TryStreamExt};
 
 const CHUNK: usize = 64 * 1024;
 
-/// A fast-retrying client (tests must not sleep for seconds) against `emu`.
-fn client(emu: &Emulator) -> DfsClient {
+/// A fast-retrying client (tests must not sleep for seconds).
+fn client() -> DfsClient {
     let policy = RetryPolicy {
         max_attempts: 12,
         base_delay: Duration::from_millis(2),
@@ -26,7 +26,6 @@ fn client(emu: &Emulator) -> DfsClient {
     };
     let http = HttpClient::new(Credentials::from_token(Secret::new("test-token")), policy)
         .expect("http client");
-    let _ = emu;
     DfsClient::new(http).with_chunk_size(CHUNK)
 }
 
@@ -59,7 +58,7 @@ async fn download(dfs: &DfsClient, loc: &RemoteLocation) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn byte_exact_round_trips_around_the_chunk_size() {
     let emu = emulator(Config::default());
-    let dfs = client(&emu);
+    let dfs = client();
     let dir = root(&emu, "sizes");
     let files_dir = emu.lakehouse_files_dir("lake").expect("lake files dir");
     for (i, len) in [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 3 * CHUNK]
@@ -92,7 +91,7 @@ async fn byte_exact_round_trips_around_the_chunk_size() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn uploading_a_file_from_disk_reads_it_in_chunks() {
     let emu = emulator(Config::default());
-    let dfs = client(&emu);
+    let dfs = client();
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("big.bin");
     let data = pattern(2 * CHUNK + 7, 9);
@@ -116,7 +115,7 @@ async fn uploading_a_file_from_disk_reads_it_in_chunks() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn small_file_is_two_requests_and_empty_file_one() {
     let emu = emulator(Config::default());
-    let dfs = client(&emu);
+    let dfs = client();
     let dir = root(&emu, "counts");
     emu.clear_requests();
     dfs.upload_bytes(
@@ -140,7 +139,7 @@ async fn small_file_is_two_requests_and_empty_file_one() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn special_character_names_round_trip() {
     let emu = emulator(Config::default());
-    let dfs = client(&emu);
+    let dfs = client();
     let dir = root(&emu, "names");
     let names = [
         "a+b.txt",
@@ -192,7 +191,7 @@ async fn recursive_listing_of_12000_paths_in_pages_of_500_returns_each_once() {
         page_size: 500,
         ..Config::default()
     });
-    let dfs = client(&emu);
+    let dfs = client();
     let dir = root(&emu, "many");
     let mut expected = BTreeSet::new();
     for d in 0..120 {
@@ -240,7 +239,7 @@ async fn recursive_delete_follows_continuation_until_everything_is_gone() {
         page_size: 100,
         ..Config::default()
     });
-    let dfs = client(&emu);
+    let dfs = client();
     let dir = root(&emu, "doomed");
     futures::stream::iter(0..450)
         .map(|i| {
@@ -283,7 +282,7 @@ async fn recursive_delete_follows_continuation_until_everything_is_gone() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_directory_lists_as_empty() {
     let emu = emulator(Config::default());
-    let dfs = client(&emu);
+    let dfs = client();
     let pages: Vec<_> = dfs
         .list(&root(&emu, "nothing/here"), true)
         .try_collect()
@@ -300,7 +299,7 @@ async fn every_operation_succeeds_at_fail_rate_0_3_and_retries_show() {
         seed: 42,
         ..Config::default()
     });
-    let dfs = client(&emu);
+    let dfs = client();
     let dir = root(&emu, "flaky");
     for i in 0..30 {
         let data = pattern(i * 5000, i as u8);
@@ -332,7 +331,7 @@ async fn dropped_connections_are_retried() {
         seed: 7,
         ..Config::default()
     });
-    let dfs = client(&emu);
+    let dfs = client();
     let dir = root(&emu, "resets");
     for i in 0..30 {
         let data = pattern(i * 3000 + 1, i as u8);
@@ -352,7 +351,7 @@ async fn dropped_connections_are_retried() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_permanent_403_is_one_clear_sentence_without_retries() {
     let emu = emulator(Config::default());
-    let dfs = client(&emu);
+    let dfs = client();
     let loc = root(&emu, "secret/x.txt");
     emu.deny(&format!(
         "/{}/lake.Lakehouse/Files/secret",
@@ -375,7 +374,7 @@ async fn a_permanent_403_is_one_clear_sentence_without_retries() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn protected_folders_are_refused_before_any_request() {
     let emu = emulator(Config::default());
-    let dfs = client(&emu);
+    let dfs = client();
     emu.clear_requests();
     let files = RemoteLocation::parse(&format!(
         "{}/{}/lake.Lakehouse/Files",
@@ -394,7 +393,7 @@ async fn protected_folders_are_refused_before_any_request() {
 async fn not_idempotent_requests_are_replayed_only_when_refused() {
     use fabric_remote::http::Replay;
     let emu = emulator(Config::default());
-    let dfs = client(&emu);
+    let dfs = client();
     let loc = root(&emu, "once.txt");
     dfs.create_file(&loc).await.unwrap();
     let url = format!("{}?action=append&position=0", loc.url());

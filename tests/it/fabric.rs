@@ -18,7 +18,7 @@ use fabric_remote::fabric::{
 use fabric_remote::http::{HttpClient, RetryPolicy};
 use fabric_remote::secret::Secret;
 
-use crate::util::{assert_usage_error, fabric_remote, text};
+use crate::util::{assert_success, assert_usage_error, fabric_remote, text};
 
 const OK_PY: &str = r#"
 import os, sys
@@ -571,13 +571,7 @@ fn cli_run_waits_to_completed_and_reuses_the_definition() {
         ],
         &[],
     );
-    let stdout = text(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        text(&out.stderr)
-    );
+    let stdout = assert_success(&out);
     assert!(
         stdout.contains("Created Spark job definition `cli-job`"),
         "{stdout}"

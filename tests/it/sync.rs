@@ -114,6 +114,11 @@ fn uploads_of(log: &[RecordedRequest]) -> Vec<String> {
     v
 }
 
+/// Requests the emulator answered with an injected fault (or dropped).
+fn faults(emu: &Emulator) -> usize {
+    emu.requests().iter().filter(|r| r.fault.is_some()).count()
+}
+
 fn write(root: &Path, rel: &str, body: &[u8]) {
     let p = root.join(rel);
     std::fs::create_dir_all(p.parent().unwrap()).unwrap();
@@ -457,12 +462,7 @@ async fn faults_and_drops_still_end_in_an_exact_mirror() {
     );
     assert_eq!(summary.uploaded, 2000);
     assert_eq!(remote_tree(&f, "faulty"), tree(src.path()));
-    let faults = f
-        .emu
-        .requests()
-        .iter()
-        .filter(|r| r.fault.is_some())
-        .count();
+    let faults = faults(&f.emu);
     assert!(faults > 500, "faults were injected: {faults}");
     // And the next run, still under faults, has nothing to do.
     let again = f.up(src.path(), "faulty", &f.options()).await.unwrap();
@@ -721,12 +721,7 @@ async fn downloads_under_faults_and_drops_end_in_an_exact_mirror() {
         tree(src.path()),
         "no partial files, exact bytes"
     );
-    let faults = f
-        .emu
-        .requests()
-        .iter()
-        .filter(|r| r.fault.is_some())
-        .count();
+    let faults = faults(&f.emu);
     assert!(faults > 50, "faults were injected: {faults}");
     let again = f.down("dlfaults", dst.path(), &f.options()).await.unwrap();
     assert_eq!((again.downloaded, again.deleted, again.failed), (0, 0, 0));

@@ -51,3 +51,15 @@ pub fn assert_usage_error(out: &Output) -> String {
     );
     stderr
 }
+
+/// Asserts exit 0, showing both streams otherwise; returns stdout.
+pub fn assert_success(out: &Output) -> String {
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    stdout
+}

@@ -235,7 +235,8 @@ fn generic_json(state: &State, id: &str, kind: &str, name: &str, description: &s
     })
 }
 
-pub(crate) fn sjd_json(state: &State, base: &str, sjd: &Sjd) -> Value {
+/// An SJD as the generic `/items` list shows it (no `properties`).
+fn sjd_item_json(state: &State, sjd: &Sjd) -> Value {
     let mut v = generic_json(
         state,
         &sjd.id,
@@ -246,6 +247,11 @@ pub(crate) fn sjd_json(state: &State, base: &str, sjd: &Sjd) -> Value {
     if let Some(f) = &sjd.folder_id {
         v["folderId"] = json!(f);
     }
+    v
+}
+
+pub(crate) fn sjd_json(state: &State, base: &str, sjd: &Sjd) -> Value {
+    let mut v = sjd_item_json(state, sjd);
     v["properties"] = json!({ "oneLakeRootPath": onelake_root(state, base, &sjd.id) });
     v
 }
@@ -265,17 +271,7 @@ pub(crate) fn list_items(state: &State, r: &Req, ws: Ws) -> Result<Response> {
             ));
         }
         for sjd in lock(&state.fabric.sjds).iter().filter(|s| !s.pending) {
-            let mut v = generic_json(
-                state,
-                &sjd.id,
-                SJD_TYPE,
-                &sjd.display_name,
-                &sjd.description,
-            );
-            if let Some(f) = &sjd.folder_id {
-                v["folderId"] = json!(f);
-            }
-            all.push(v);
+            all.push(sjd_item_json(state, sjd));
         }
     }
     if let Some(t) = filter {

@@ -17,9 +17,9 @@ use fabric_remote::auth::Credentials;
 use fabric_remote::dfs::DfsClient;
 use fabric_remote::env::{self, Env};
 use fabric_remote::fabric::{
-    CancelOutcome, FabricClient, FabricError, Item, JobOutcome, JobPoll, JobRef, JobReporter,
-    JobStatus, JobSubmission, LogKind, PollRecord, SjdAction, SparkJobDefinitionV1, TerminalState,
-    Workspace, abfss_url, portal_url,
+    CancelOutcome, FabricClient, FabricError, Item, JobInstance, JobOutcome, JobPoll, JobRef,
+    JobReporter, JobStatus, JobSubmission, LogKind, PollRecord, SjdAction, SparkJobDefinitionV1,
+    TerminalState, Workspace, abfss_url, portal_url,
 };
 use fabric_remote::http::{HttpClient, RetryPolicy};
 use fabric_remote::location::{ONELAKE_DFS_HOST, RemoteLocation, encode_query_value};
@@ -321,11 +321,7 @@ async fn job_ref(a: &JobInstanceArgs, env: &Env) -> anyhow::Result<(FabricClient
 async fn status(a: &JobInstanceArgs, env: &Env) -> anyhow::Result<ExitStatus> {
     let (fabric, job) = job_ref(a, env).await?;
     let instance = fabric.get_job(&job).await?;
-    let status = instance
-        .status
-        .as_ref()
-        .map(JobStatus::as_str)
-        .unwrap_or("-");
+    let status = status_text(&instance);
     println!("Job instance {}", job.job_id);
     match instance.status.as_ref().and_then(JobStatus::terminal) {
         Some(state) => println!("Status: {status} ({})", state.meaning()),
@@ -349,11 +345,7 @@ async fn cancel(a: &JobCancelArgs, env: &Env) -> anyhow::Result<ExitStatus> {
     match fabric.cancel_job(&follow).await? {
         CancelOutcome::AlreadyCompleted => {
             let instance = fabric.get_job(&job).await?;
-            let status = instance
-                .status
-                .as_ref()
-                .map(JobStatus::as_str)
-                .unwrap_or("-");
+            let status = status_text(&instance);
             println!(
                 "Job {} had already finished ({status}); nothing to cancel",
                 job.job_id
@@ -452,6 +444,15 @@ impl JobReporter for StatusLines {
             self.last = Some((label, now));
         }
     }
+}
+
+/// The instance's status as the service spells it, `-` when it sent none.
+fn status_text(instance: &JobInstance) -> &str {
+    instance
+        .status
+        .as_ref()
+        .map(JobStatus::as_str)
+        .unwrap_or("-")
 }
 
 /// `2m15s`, `45s`, `1h02m`.
