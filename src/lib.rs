@@ -21,6 +21,7 @@
 
 pub mod auth;
 pub mod dfs;
+pub mod dotenv;
 pub mod env;
 pub mod fabric;
 pub mod http;

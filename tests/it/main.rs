@@ -4,5 +4,6 @@ mod cli;
 mod dfs;
 mod fabric;
 mod junit;
+mod run;
 mod sync;
 mod util;
