@@ -277,7 +277,10 @@ pub fn parse(text: &str) -> Parsed {
 /// One `${NAME}` / `${NAME:-default}` reference, or literal text.
 enum Atom<'a> {
     Literal(&'a str),
-    Variable { name: &'a str, default: Option<&'a str> },
+    Variable {
+        name: &'a str,
+        default: Option<&'a str>,
+    },
 }
 
 /// python-dotenv's `\$\{(?P<name>[^\}:]*)(?::-(?P<default>[^\}]*))?\}`, left to right.
@@ -470,7 +473,14 @@ mod tests {
 
     #[test]
     fn quote_round_trips() {
-        for value in ["plain", "a b # c", "q\"uo'te", "back\\slash", "multi\nline\r\ttab", ""] {
+        for value in [
+            "plain",
+            "a b # c",
+            "q\"uo'te",
+            "back\\slash",
+            "multi\nline\r\ttab",
+            "",
+        ] {
             let text = format!("K={}", quote(value));
             assert_eq!(one(&text).as_deref(), Some(value), "{text}");
         }

@@ -27,6 +27,7 @@ pub mod fabric;
 pub mod http;
 pub mod junit;
 pub mod location;
+pub mod run;
 pub mod secret;
 pub mod sync;
 
@@ -45,6 +46,12 @@ pub fn hint_for(err: &(dyn std::error::Error + 'static)) -> Option<String> {
         return e.hint();
     }
     if let Some(e) = err.downcast_ref::<auth::AuthError>() {
+        return e.hint();
+    }
+    if let Some(e) = err.downcast_ref::<run::RunError>() {
+        return e.hint();
+    }
+    if let Some(e) = err.downcast_ref::<run::ConfigError>() {
         return e.hint();
     }
     None

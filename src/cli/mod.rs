@@ -6,6 +6,7 @@
 
 pub mod args;
 pub mod commands;
+pub mod console;
 pub mod context;
 pub mod diagnostics;
 

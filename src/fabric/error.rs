@@ -76,6 +76,13 @@ pub enum FabricError {
     RepeatedContinuation { what: String },
     #[error("`{0}` is not a usable Fabric API endpoint: expected http(s)://host[:port]")]
     BadEndpoint(String),
+    /// Refused before any request: the service would answer with a bare 400.
+    #[error("{kind} name `{name}` is not valid: {why}")]
+    InvalidName {
+        kind: &'static str,
+        name: String,
+        why: &'static str,
+    },
 }
 
 fn secs(d: Duration) -> String {
@@ -168,6 +175,9 @@ impl FabricError {
             FabricError::JobTimeout { job, .. } => Some(format!(
                 "the job may still be running; `fabric-remote job cancel {job} --sjd NAME` stops it"
             )),
+            FabricError::InvalidName { .. } => Some(
+                "pass another --sjd or set FABRIC_TEST_SPARK_JOB_NAME (default: dbt-fabric-tests)".into(),
+            ),
             FabricError::OperationTimeout { .. } => Some(
                 "the service is slow to finish; check the item in the Fabric portal and try again".into(),
             ),

@@ -59,7 +59,11 @@ fn dotenv_corpus_reads_exactly_as_python_dotenv() {
         .args(&files)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let reference: HashMap<String, serde_json::Value> =
         serde_json::from_slice(&out.stdout).unwrap();
     let lookup = |k: &str| env.get(k).cloned();
@@ -71,8 +75,16 @@ fn dotenv_corpus_reads_exactly_as_python_dotenv() {
         let over: Values = serde_json::from_value(want["override"].clone()).unwrap();
         let errors: Vec<usize> = serde_json::from_value(want["errors"].clone()).unwrap();
         let name = file.file_name().unwrap().to_string_lossy();
-        assert_eq!(dotenv::resolve(&parsed.bindings, lookup, false), load, "{name}: load");
-        assert_eq!(dotenv::resolve(&parsed.bindings, lookup, true), over, "{name}: override");
+        assert_eq!(
+            dotenv::resolve(&parsed.bindings, lookup, false),
+            load,
+            "{name}: load"
+        );
+        assert_eq!(
+            dotenv::resolve(&parsed.bindings, lookup, true),
+            over,
+            "{name}: override"
+        );
         assert_eq!(parsed.errors, errors, "{name}: skipped lines");
     }
 }

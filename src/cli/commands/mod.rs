@@ -5,6 +5,7 @@ mod emulator;
 mod job;
 mod ls;
 mod report;
+mod run;
 mod sync;
 
 use super::ExitStatus;
@@ -20,6 +21,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             Command::Ls(args) => ls::run(&args).await,
             Command::Emulator(args) => emulator::run(&args).await,
             Command::Report(args) => report::run(&args),
+            Command::Run(args) => run::run(&args).await,
             Command::Job(args) => job::run(&args).await,
             Command::Demo(args) => demo::run(&args).await,
         }
