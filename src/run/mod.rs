@@ -264,6 +264,10 @@ pub enum RunError {
     TestEnvUploaded(String),
     #[error("interrupted before the job was submitted; nothing ran remotely")]
     Interrupted,
+    #[error(
+        "{failed} file(s) of the project could not be synced, so the job would run a stale copy (first: {first})"
+    )]
+    SyncIncomplete { failed: u64, first: String },
 }
 
 impl RunError {
@@ -282,7 +286,9 @@ impl RunError {
                     )
             }
             RunError::Sync(e) => !e.is_usage(),
-            RunError::Dfs(_) | RunError::TestEnvUploaded(_) => true,
+            RunError::Dfs(_) | RunError::TestEnvUploaded(_) | RunError::SyncIncomplete { .. } => {
+                true
+            }
             _ => false,
         }
     }
@@ -355,6 +361,7 @@ pub async fn run(
     let collected = collected?;
     let requirements = requirements?;
     let Remote {
+        synced,
         ws,
         lake,
         layout,
@@ -382,6 +389,7 @@ pub async fn run(
         }
         (None, None) => unreachable!("collection runs when no ids are given"),
     };
+    reporter.synced(&synced);
 
     // The run's own folder and inputs.
     let run_id = layout
@@ -539,6 +547,7 @@ pub async fn run(
 
 /// What the remote preparation found or made.
 struct Remote {
+    synced: sync::Summary,
     ws: Workspace,
     lake: Item,
     layout: Layout,
@@ -597,12 +606,11 @@ async fn prepare_remote(
     }
     if summary.failed > 0 {
         let (path, why) = summary.failures.first().cloned().unwrap_or_default();
-        return Err(RunError::Usage(format!(
-            "{} file(s) of the project could not be synced, so the run would use a stale copy (first: {path}: {why})",
-            summary.failed
-        )));
+        return Err(RunError::SyncIncomplete {
+            failed: summary.failed,
+            first: format!("{path}: {why}"),
+        });
     }
-    reporter.synced(&summary);
 
     // The entry point, content-addressed: uploaded once per fabric-remote version.
     let entry = layout.entrypoint()?;
@@ -621,6 +629,7 @@ async fn prepare_remote(
     );
     let ensured = fabric.ensure_sjd(&ws, &settings.sjd_name, &want).await?;
     Ok(Remote {
+        synced: summary,
         ws,
         lake,
         layout,

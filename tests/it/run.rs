@@ -253,24 +253,16 @@ fn closing_counts(out: &str) -> String {
     inner[..inner.rfind(" in ").unwrap()].to_string()
 }
 
-#[test]
-fn outcomes_lines_counts_and_exit_code_equal_a_local_pytest_run() {
-    let remote = Remote::start();
-    remote.write_test_env(ENV);
-    let out = remote
-        .command(&["--", "-v", "tests/test_outcomes.py"])
-        .output()
-        .unwrap();
+/// Runs `pytest ARGS` remotely and locally; the `-v` lines, the closing counts and the exit
+/// status must be the same. Returns fabric-remote's stdout.
+fn assert_same_as_local(remote: &Remote, args: &[&str]) -> String {
+    let mut run_args = vec!["--"];
+    run_args.extend_from_slice(args);
+    let out = remote.command(&run_args).output().unwrap();
     let stdout = text(&out.stdout);
     let local = Command::new(python())
-        .args([
-            "-m",
-            "pytest",
-            "-v",
-            "-p",
-            "no:cacheprovider",
-            "tests/test_outcomes.py",
-        ])
+        .args(["-m", "pytest", "-p", "no:cacheprovider"])
+        .args(args)
         .current_dir(&remote.project)
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .output()
@@ -280,8 +272,17 @@ fn outcomes_lines_counts_and_exit_code_equal_a_local_pytest_run() {
     eprintln!("--- local pytest:\n{local_out}");
     assert_eq!(verbose_lines(&stdout), verbose_lines(&local_out));
     assert_eq!(closing_counts(&stdout), closing_counts(&local_out));
-    assert!(stdout.trim_end().ends_with("(remote) ="), "{stdout}");
+    let last = stdout.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+    assert!(last.contains(" (remote) =") && last.ends_with('='), "{stdout}");
     assert_eq!(out.status.code(), local.status.code());
+    stdout
+}
+
+#[test]
+fn outcomes_lines_counts_and_exit_code_equal_a_local_pytest_run() {
+    let remote = Remote::start();
+    remote.write_test_env(ENV);
+    let stdout = assert_same_as_local(&remote, &["-v", "tests/test_outcomes.py"]);
     assert!(
         stdout.contains("Job URL: https://app.fabric.microsoft.com/groups/"),
         "{stdout}"
@@ -290,6 +291,14 @@ fn outcomes_lines_counts_and_exit_code_equal_a_local_pytest_run() {
         stdout.lines().any(|l| l.starts_with("Completed (")),
         "{stdout}"
     );
+}
+
+#[test]
+fn dash_x_stops_as_pytest_does_and_what_did_not_run_is_no_error() {
+    let remote = Remote::start();
+    remote.write_test_env(ENV);
+    let stdout = assert_same_as_local(&remote, &["-v", "-x", "tests/test_outcomes.py"]);
+    assert!(!stdout.contains("no result"), "{stdout}");
 }
 
 #[test]
