@@ -9,8 +9,8 @@ use std::borrow::Cow;
 use axum::body::Body;
 use axum::http::{HeaderName, HeaderValue, Response, StatusCode, header};
 
-use crate::server::RequestCtx;
-use crate::util;
+use crate::request::{BadQuery, RequestCtx, Surface};
+use crate::time;
 
 #[derive(Debug, Clone)]
 pub struct ServiceError {
@@ -39,6 +39,17 @@ impl ServiceError {
     pub fn with_header(mut self, name: &'static str, value: &str) -> Self {
         if let Ok(v) = HeaderValue::from_str(value) {
             self.headers.push((HeaderName::from_static(name), v));
+        }
+        self
+    }
+
+    /// Like [`ServiceError::with_header`] for a header name known only at run time.
+    pub fn with_header_owned(mut self, name: &str, value: &str) -> Self {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            self.headers.push((n, v));
         }
         self
     }
@@ -256,13 +267,21 @@ impl ServiceError {
         )
     }
 
+    /// The error response in the shape of the API the request spoke.
+    pub fn response(&self, ctx: &RequestCtx) -> Response<Body> {
+        match ctx.surface {
+            Surface::Fabric => self.to_fabric_response(ctx),
+            Surface::Dfs | Surface::Blob => self.to_storage_response(ctx),
+        }
+    }
+
     /// The storage (DFS) error response.
-    pub fn to_storage_response(&self, ctx: &RequestCtx) -> Response<Body> {
+    fn to_storage_response(&self, ctx: &RequestCtx) -> Response<Body> {
         let message = format!(
             "{}\nRequestId:{}\nTime:{}",
             self.message,
             ctx.request_id,
-            util::iso8601_7(util::now_nanos())
+            time::iso8601_7(time::now_nanos())
         );
         let body =
             serde_json::json!({"error": {"code": self.code, "message": message}}).to_string();
@@ -270,7 +289,7 @@ impl ServiceError {
     }
 
     /// The Fabric REST error response.
-    pub fn to_fabric_response(&self, ctx: &RequestCtx) -> Response<Body> {
+    fn to_fabric_response(&self, ctx: &RequestCtx) -> Response<Body> {
         let code = match self.code {
             "NoAuthenticationInformation" | "InvalidAuthenticationInfo" => "TokenExpired",
             "TooManyRequests" => "RequestBlocked",
@@ -312,6 +331,12 @@ impl ServiceError {
 }
 
 const WWW_AUTHENTICATE: &str = "Bearer authorization_uri=https://login.microsoftonline.com/common/oauth2/authorize resource_id=https://storage.azure.com";
+
+impl From<BadQuery> for ServiceError {
+    fn from(e: BadQuery) -> Self {
+        ServiceError::invalid_query(format!("{}={}", e.key, e.value))
+    }
+}
 
 impl From<std::io::Error> for ServiceError {
     fn from(e: std::io::Error) -> Self {

@@ -21,11 +21,14 @@
 mod dfs;
 mod error;
 mod fabric;
+mod ids;
 mod lease;
+mod request;
 mod server;
 mod state;
 mod store;
-mod util;
+mod time;
+mod token;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -61,7 +64,9 @@ pub struct Config {
     pub retry_after_ms: u64,
     /// The interpreter job runs use; `None` → `python3` from `PATH`.
     pub python: Option<PathBuf>,
-    /// How long a new job instance answers 404 `JobInstanceNotFound`.
+    /// How long a new job instance answers 404 `JobInstanceNotFound`. The default is below
+    /// `fabric_retry_after_secs`, so a client that waits as told never sees the 404; a
+    /// longer value reproduces the real service's occasional early 404 (a fault knob).
     pub job_visible_after_ms: u64,
     /// `Retry-After` (seconds) on Fabric 202s, LRO polls and job instance polls.
     pub fabric_retry_after_secs: u64,
@@ -85,7 +90,7 @@ impl Default for Config {
             seed: 0,
             retry_after_ms: 20,
             python: None,
-            job_visible_after_ms: 1500,
+            job_visible_after_ms: 500,
             fabric_retry_after_secs: 1,
             lro_rate: 0.5,
             lro_duration_ms: 300,
@@ -130,7 +135,7 @@ impl Emulator {
                 (d.clone(), None)
             }
             None => {
-                let d = util::make_temp_dir()?;
+                let d = make_temp_dir()?;
                 (d.clone(), Some(d))
             }
         };
@@ -233,6 +238,19 @@ impl Emulator {
     pub fn set_capacity(&self, assigned: bool) {
         self.state.fabric.set_capacity(assigned)
     }
+}
+
+/// Creates a fresh, empty directory under the system temp dir.
+fn make_temp_dir() -> std::io::Result<PathBuf> {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!(
+        "fabric-emulator-{}-{}-{n}",
+        std::process::id(),
+        time::now_nanos()
+    ));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
 }
 
 impl Drop for Emulator {

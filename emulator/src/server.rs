@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::http::{HeaderMap, HeaderValue, Request, Response, header};
+use axum::http::{HeaderMap, Request, Response, header};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -20,67 +20,8 @@ use tokio::sync::oneshot;
 use tower::ServiceExt as _;
 
 use crate::error::ServiceError;
+use crate::request::{RequestCtx, Surface};
 use crate::state::{Fault, State};
-
-/// Per-request facts the handlers and error writers need. Inserted into the request's
-/// extensions before routing.
-#[derive(Debug, Clone)]
-pub struct RequestCtx {
-    pub request_id: String,
-    pub head: bool,
-    pub fabric: bool,
-    client_request_id: Option<HeaderValue>,
-    version: Option<HeaderValue>,
-}
-
-impl RequestCtx {
-    pub fn new(state: &State, headers: &HeaderMap, head: bool, fabric: bool) -> Self {
-        RequestCtx {
-            request_id: state.next_request_id(),
-            head,
-            fabric,
-            client_request_id: headers.get("x-ms-client-request-id").cloned(),
-            version: headers.get("x-ms-version").cloned(),
-        }
-    }
-
-    pub fn error(&self, e: &ServiceError) -> Response<Body> {
-        if self.fabric {
-            e.to_fabric_response(self)
-        } else {
-            e.to_storage_response(self)
-        }
-    }
-
-    /// Adds the headers every response carries.
-    fn finish(&self, mut resp: Response<Body>) -> Response<Body> {
-        let h = resp.headers_mut();
-        if let Ok(v) = HeaderValue::from_str(&self.request_id) {
-            if self.fabric {
-                h.insert("requestid", v);
-            } else {
-                h.insert("x-ms-request-id", v);
-            }
-        }
-        if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(std::time::SystemTime::now()))
-        {
-            h.insert(header::DATE, v);
-        }
-        if !self.fabric {
-            h.insert(
-                header::SERVER,
-                HeaderValue::from_static("Windows-Azure-HDFS/1.0 Microsoft-HTTPAPI/2.0"),
-            );
-            if let Some(v) = &self.version {
-                h.insert("x-ms-version", v.clone());
-            }
-            if let Some(v) = &self.client_request_id {
-                h.insert("x-ms-client-request-id", v.clone());
-            }
-        }
-        resp
-    }
-}
 
 /// The "error" a service returns to make hyper close the connection unanswered.
 #[derive(Debug)]
@@ -145,11 +86,16 @@ async fn handle(
     let query = req.uri().query().unwrap_or("").to_owned();
     let fabric = is_fabric_path(&raw_path);
     let index = state.record_start(req.method().to_string(), decoded, query);
+    let surface = if fabric {
+        Surface::Fabric
+    } else {
+        Surface::Dfs
+    };
     let ctx = RequestCtx::new(
-        &state,
+        state.next_request_id(),
         req.headers(),
         req.method() == axum::http::Method::HEAD,
-        fabric,
+        surface,
     );
 
     let (fault, latency_ms) = state.draw_fault();
@@ -166,9 +112,9 @@ async fn handle(
         Fault::None | Fault::ResetAfter => None,
     };
     let resp = if let Some(e) = injected {
-        ctx.error(&e)
+        e.response(&ctx)
     } else if let Err(e) = check_bearer(&state, req.headers()) {
-        ctx.error(&e)
+        e.response(&ctx)
     } else {
         req.extensions_mut().insert(ctx.clone());
         let resp: Result<Response<Body>, Infallible> = app.oneshot(req).await;

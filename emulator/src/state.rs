@@ -8,9 +8,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use crate::fabric::Fabric;
+use crate::ids;
 use crate::lease::Leases;
 use crate::store::Store;
-use crate::util;
+use crate::time;
 use crate::{Config, RecordedRequest};
 
 /// One lakehouse of the emulated workspace.
@@ -118,7 +119,7 @@ impl State {
             std::fs::create_dir_all(root.join("Tables"))?;
             lakehouses.push(Lakehouse {
                 name: name.clone(),
-                id: util::guid_from_name("lakehouse", &format!("{}\0{name}", config.workspace)),
+                id: ids::guid_from_name("lakehouse", &format!("{}\0{name}", config.workspace)),
                 root,
             });
         }
@@ -126,12 +127,12 @@ impl State {
         let fabric = Fabric::open(config, &data_dir)?;
         Ok(State {
             fabric,
-            workspace_id: util::guid_from_name("workspace", &config.workspace),
+            workspace_id: ids::guid_from_name("workspace", &config.workspace),
             workspace_name: config.workspace.clone(),
             lakehouses,
             page_size: config.page_size.clamp(1, 5000),
             retry_after_ms: config.retry_after_ms,
-            started_ns: util::now_nanos(),
+            started_ns: time::now_nanos(),
             store,
             leases: Leases::default(),
             clock_offset_ns: AtomicU64::new(0),
@@ -181,7 +182,7 @@ impl State {
     /// Resolves an item path segment: `<name>.Lakehouse` (suffix in any case) or the
     /// lakehouse GUID (any case).
     pub fn resolve_item(&self, seg: &str) -> Option<usize> {
-        if util::is_guid(seg) {
+        if ids::is_guid(seg) {
             return self
                 .lakehouses
                 .iter()
@@ -252,7 +253,7 @@ impl State {
 
     /// Now, in Unix nanoseconds, on the clock leases expire by.
     pub(crate) fn lease_now(&self) -> u64 {
-        util::now_nanos() + self.clock_offset_ns.load(Ordering::Relaxed)
+        time::now_nanos() + self.clock_offset_ns.load(Ordering::Relaxed)
     }
 
     /// Moves the lease clock forward by `d`.
@@ -264,9 +265,9 @@ impl State {
     pub(crate) fn next_request_id(&self) -> String {
         let n = self.request_seq.fetch_add(1, Ordering::Relaxed);
         let mut s = n ^ self.started_ns;
-        let hi = util::splitmix64(&mut s);
-        let lo = util::splitmix64(&mut s);
-        util::guid_from_u128((u128::from(hi) << 64) | u128::from(lo))
+        let hi = ids::splitmix64(&mut s);
+        let lo = ids::splitmix64(&mut s);
+        ids::guid_from_u128((u128::from(hi) << 64) | u128::from(lo))
     }
 
     // ---- faults, tokens, denials ------------------------------------------------
@@ -282,9 +283,9 @@ impl State {
     /// so a given seed gives the same sequence of decisions in the same request order.
     pub(crate) fn draw_fault(&self) -> (Fault, u64) {
         let mut f = lock(&self.faults);
-        let r_reset = util::unit(&mut f.rng);
-        let r_fail = util::unit(&mut f.rng);
-        let r_kind = util::unit(&mut f.rng);
+        let r_reset = ids::unit(&mut f.rng);
+        let r_fail = ids::unit(&mut f.rng);
+        let r_kind = ids::unit(&mut f.rng);
         let fault = if r_reset < f.reset_rate {
             if r_kind < 0.5 {
                 Fault::ResetBefore

@@ -19,10 +19,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::lro::{self, OpKind};
-use super::{Req, bad_input, empty_response, json_response, new_id, paginate, require_guid};
+use super::{
+    Req, bad_input, bad_query, empty_response, json_response, new_id, paginate, require_guid,
+};
 use crate::error::{Result, ServiceError};
+use crate::ids;
 use crate::state::{Lakehouse, State, lock};
-use crate::util;
 
 pub(crate) const SJD_TYPE: &str = "SparkJobDefinition";
 pub(crate) const CONFIG_PART: &str = "SparkJobDefinitionV1.json";
@@ -84,7 +86,7 @@ fn decoys(state: &State) -> Vec<Decoy> {
         .into_iter()
         .filter(|(n, _)| *n != state.workspace_name)
         .map(|(name, kind)| Decoy {
-            id: util::guid_from_name("decoy-workspace", name),
+            id: ids::guid_from_name("decoy-workspace", name),
             name,
             kind,
         })
@@ -135,7 +137,7 @@ pub(crate) fn require_capacity(state: &State) -> Result<()> {
 }
 
 pub(crate) fn capacity_id(state: &State) -> String {
-    util::guid_from_name("capacity", &state.workspace_name)
+    ids::guid_from_name("capacity", &state.workspace_name)
 }
 
 // ---- workspaces -----------------------------------------------------------------
@@ -202,7 +204,7 @@ fn onelake_root(state: &State, base: &str, item_id: &str) -> String {
 }
 
 fn sql_endpoint_id(lh: &Lakehouse) -> String {
-    util::guid_from_name("sqlendpoint", &lh.id)
+    ids::guid_from_name("sqlendpoint", &lh.id)
 }
 
 fn lakehouse_json(state: &State, r: &Req, lh: &Lakehouse) -> Value {
@@ -558,6 +560,34 @@ pub(crate) fn delete_item(state: &State, ws: Ws, id: &str) -> Result<Response> {
 
 // ---- definitions ----------------------------------------------------------------
 
+/// A lakehouse's definition: `lakehouse.metadata.json` (an empty object for a lakehouse
+/// without schemas) and `.platform`. The part list follows Microsoft's "Lakehouse
+/// definition" article; the exact payloads the service returns are UNCONFIRMED.
+fn lakehouse_definition(r: &Req, lh: &Lakehouse) -> Result<Response> {
+    match r.query.get("format") {
+        None => {}
+        Some(f) if f.eq_ignore_ascii_case("LakehouseDefinitionV1") => {}
+        Some(f) => return Err(invalid_format(f)),
+    }
+    let platform = json!({
+        "$schema": "https://developer.microsoft.com/json-schemas/fabric/gitIntegration/platformProperties/2.0.0/schema.json",
+        "metadata": {"type": "Lakehouse", "displayName": lh.name},
+        "config": {"version": "2.0", "logicalId": ids::guid_from_name("logical", &lh.id)},
+    });
+    let part = |path: &str, v: &Value| {
+        json!({
+            "path": path,
+            "payload": STANDARD.encode(serde_json::to_string_pretty(v).unwrap_or_default()),
+            "payloadType": "InlineBase64",
+        })
+    };
+    let body = json!({"definition": {"parts": [
+        part("lakehouse.metadata.json", &json!({})),
+        part(PLATFORM_PART, &platform),
+    ]}});
+    Ok(json_response(StatusCode::OK, &body))
+}
+
 fn wants_v2(r: &Req) -> Result<bool> {
     match r.query.get("format") {
         None => Ok(false),
@@ -577,6 +607,9 @@ fn invalid_format(f: &str) -> ServiceError {
 
 pub(crate) fn get_definition(state: &Arc<State>, r: &Req, ws: Ws, id: &str) -> Result<Response> {
     require_guid("item", id)?;
+    if let Some(lh) = find_lakehouse(state, ws, id) {
+        return lakehouse_definition(r, lh);
+    }
     if let Some(e) = not_supported_for_item(state, ws, id) {
         return Err(e);
     }
@@ -601,7 +634,11 @@ pub(crate) fn update_definition(state: &Arc<State>, r: &Req, ws: Ws, id: &str) -
         return Err(e);
     }
     let sjd = find_sjd(state, ws, id)?;
-    let update_metadata = r.query.bool("updateMetadata")?;
+    let update_metadata = r
+        .query
+        .bool("updateMetadata")
+        .map_err(bad_query)?
+        .unwrap_or(false);
     let body = r
         .json()?
         .ok_or_else(|| bad_input("The request body is required."))?;
@@ -705,7 +742,7 @@ pub(crate) fn definition_json(sjd: &Sjd, v2: bool) -> Value {
     let platform = json!({
         "$schema": "https://developer.microsoft.com/json-schemas/fabric/gitIntegration/platformProperties/2.0.0/schema.json",
         "metadata": {"type": SJD_TYPE, "displayName": sjd.display_name, "description": sjd.description},
-        "config": {"version": "2.0", "logicalId": util::guid_from_name("logical", &sjd.id)},
+        "config": {"version": "2.0", "logicalId": ids::guid_from_name("logical", &sjd.id)},
     });
     parts.push(json!({
         "path": PLATFORM_PART,
@@ -894,7 +931,7 @@ fn check_config(bytes: &[u8]) -> Result<()> {
     for f in ["defaultLakehouseArtifactId", "environmentArtifactId"] {
         if let Some(s) = obj.get(f).and_then(Value::as_str)
             && !s.is_empty()
-            && !util::is_guid(s)
+            && !ids::is_guid(s)
         {
             return Err(invalid_parts(format!(
                 "{CONFIG_PART}: field '{f}' must be a GUID."

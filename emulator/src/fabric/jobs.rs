@@ -27,12 +27,13 @@ use serde_json::{Map, Value, json};
 use super::items::{self, Ws, find_sjd, require_capacity};
 use super::runner;
 use super::{
-    Req, bad_input, empty_response, fabric_time, invalid_parameter, json_response, livy_time,
-    new_id, paginate, require_guid, set_header,
+    Req, bad_input, bad_query, empty_response, fabric_time, invalid_parameter, json_response,
+    livy_time, new_id, paginate, require_guid, set_header,
 };
 use crate::error::{Result, ServiceError};
+use crate::ids;
 use crate::state::{State, lock};
-use crate::util;
+use crate::time;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum JobStatus {
@@ -157,7 +158,7 @@ fn parse_overrides(r: &Req) -> Result<Overrides> {
             let ws = string(m, "workspaceId")?;
             let item = string(m, "itemId")?;
             match (ws, item) {
-                (Some(ws), Some(item)) if util::is_guid(&ws) && util::is_guid(&item) => {
+                (Some(ws), Some(item)) if ids::is_guid(&ws) && ids::is_guid(&item) => {
                     o.default_lakehouse = Some((ws, item));
                 }
                 _ => {
@@ -206,7 +207,7 @@ pub(crate) fn run(
     require_capacity(state)?;
     let overrides = parse_overrides(r)?;
 
-    let now = util::now_nanos();
+    let now = time::now_nanos();
     let jid = new_id(state);
     let mut job = Job {
         id: jid.clone(),
@@ -279,7 +280,7 @@ pub(crate) fn finish(state: &State, jid: &str, status: JobStatus, reason: Option
         && j.status.is_active()
     {
         j.status = status;
-        j.end_ns = Some(util::now_nanos());
+        j.end_ns = Some(time::now_nanos());
         j.pid = None;
         j.failure = match status {
             JobStatus::Failed => Some((
@@ -315,7 +316,7 @@ fn visible(state: &State, j: &Job, now: u64) -> bool {
 
 /// A visible job of `item_id`, cloned.
 fn find_job(state: &State, item_id: &str, jid: &str) -> Result<Job> {
-    let now = util::now_nanos();
+    let now = time::now_nanos();
     lock(&state.fabric.jobs)
         .iter()
         .find(|j| j.id.eq_ignore_ascii_case(jid) && j.item_id.eq_ignore_ascii_case(item_id))
@@ -355,7 +356,7 @@ pub(crate) fn list_instances(state: &State, r: &Req, ws: Ws, id: &str) -> Result
     if items::not_supported_for_item(state, ws, id).is_none() {
         find_sjd(state, ws, id)?;
     }
-    let now = util::now_nanos();
+    let now = time::now_nanos();
     let all: Vec<Value> = lock(&state.fabric.jobs)
         .iter()
         .rev()
@@ -391,7 +392,7 @@ pub(crate) fn cancel(state: &State, r: &Req, ws: Ws, id: &str, jid: &str) -> Res
             Some(pid) => runner::kill_group(pid),
             None => {
                 j.status = JobStatus::Cancelled;
-                j.end_ns = Some(util::now_nanos());
+                j.end_ns = Some(time::now_nanos());
             }
         }
     }
@@ -408,7 +409,7 @@ pub(crate) fn cancel(state: &State, r: &Req, ws: Ws, id: &str, jid: &str) -> Res
 // ---- Livy sessions and driver logs -------------------------------------------------
 
 fn livy_json(state: &State, j: &Job, l: &Livy) -> Value {
-    let now = util::now_nanos();
+    let now = time::now_nanos();
     let end = j.end_ns.unwrap_or(now);
     let secs = end.saturating_sub(j.submit_ns) as f64 / 1e9;
     let item_ref = json!({
@@ -424,7 +425,7 @@ fn livy_json(state: &State, j: &Job, l: &Livy) -> Value {
         "attemptNumber": 1,
         "maxNumberOfAttempts": 1,
         "livyName": j.item_name,
-        "submitter": {"id": util::guid_from_name("submitter", &state.workspace_id), "type": "User"},
+        "submitter": {"id": ids::guid_from_name("submitter", &state.workspace_id), "type": "User"},
         "item": item_ref,
         "itemName": j.item_name,
         "itemType": "SparkJobDefinition",
@@ -523,10 +524,10 @@ pub(crate) async fn driver_log(
         None => return Err(bad_input("The query parameter 'fileName' is required.")),
     };
     let data = tokio::fs::read(path).await.unwrap_or_default();
-    if r.query.bool("meta")? {
+    if r.query.bool("meta").map_err(bad_query)?.unwrap_or(false) {
         let modified = std::fs::metadata(path)
             .and_then(|m| m.modified())
-            .map(util::nanos_since_epoch)
+            .map(time::nanos_since_epoch)
             .unwrap_or(j.submit_ns);
         let body = json!({
             "containerId": format!("container_{}_01_000001", l.app_id.trim_start_matches("application_")),
@@ -541,11 +542,17 @@ pub(crate) async fn driver_log(
         });
         return Ok(json_response(StatusCode::OK, &body));
     }
-    let data = if r.query.bool("isPartial")? {
-        let offset = r.query.u64("offset")?.unwrap_or(0) as usize;
+    let data = if r
+        .query
+        .bool("isPartial")
+        .map_err(bad_query)?
+        .unwrap_or(false)
+    {
+        let offset = r.query.u64("offset").map_err(bad_query)?.unwrap_or(0) as usize;
         let size = r
             .query
-            .u64("size")?
+            .u64("size")
+            .map_err(bad_query)?
             .map(|s| s as usize)
             .unwrap_or(usize::MAX);
         let start = offset.min(data.len());
@@ -554,7 +561,11 @@ pub(crate) async fn driver_log(
     } else {
         data
     };
-    let download = r.query.bool("isDownload")?;
+    let download = r
+        .query
+        .bool("isDownload")
+        .map_err(bad_query)?
+        .unwrap_or(false);
     let mut resp = Response::new(Body::from(data));
     resp.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -22,7 +22,7 @@ use super::items::{self, Definition};
 use super::{Req, empty_response, fabric_time, json_response, new_id, set_header};
 use crate::error::{Result, ServiceError};
 use crate::state::{State, lock};
-use crate::util;
+use crate::time;
 
 pub(crate) enum OpKind {
     Create {
@@ -56,7 +56,7 @@ pub(crate) struct Operation {
 /// Registers an operation for `kind`, schedules its completion and answers the 202.
 pub(crate) fn start(state: &Arc<State>, r: &Req, kind: OpKind) -> Response {
     let id = new_id(state);
-    let now = util::now_nanos();
+    let now = time::now_nanos();
     let duration = state.fabric.lro_duration;
     lock(&state.fabric.ops).insert(
         id.clone(),
@@ -75,7 +75,7 @@ pub(crate) fn start(state: &Arc<State>, r: &Req, kind: OpKind) -> Response {
         let outcome = complete(&st, kind, &base);
         if let Some(op) = lock(&st.fabric.ops).get_mut(&op_id) {
             op.outcome = outcome;
-            op.updated_ns = util::now_nanos();
+            op.updated_ns = time::now_nanos();
         }
     });
     let mut resp = empty_response(StatusCode::ACCEPTED);
@@ -131,7 +131,7 @@ pub(crate) fn get_state(state: &State, r: &Req, id: &str) -> Result<Response> {
         .get(&id.to_ascii_lowercase())
         .or_else(|| ops.get(id))
         .ok_or_else(not_found)?;
-    let now = util::now_nanos();
+    let now = time::now_nanos();
     let elapsed = now.saturating_sub(op.created_ns);
     let total = (op.duration.as_nanos() as u64).max(1);
     let (status, percent, error, done) = match &op.outcome {

@@ -3,6 +3,7 @@
 mod dfs;
 mod fabric;
 mod faults;
+mod fixes;
 mod listing;
 
 use fabric_emulator::{Config, Emulator};
