@@ -71,7 +71,12 @@ pub async fn handle(AxState(state): AxState<Arc<State>>, req: Request) -> Respon
         .copied()
         .filter(|h| req.headers().contains_key(*h))
         .collect();
-    let mut resp = match dispatch(&state, req).await {
+    let result = if ctx.surface == Api::Blob {
+        crate::blob::dispatch(&state, req).await
+    } else {
+        dispatch(&state, req).await
+    };
+    let mut resp = match result {
         Ok(r) => r,
         Err(e) => e.response(&ctx),
     };
@@ -296,7 +301,11 @@ async fn check_if_none_match(
 }
 
 /// `If-Match: <etag>` / `*` on path operations.
-async fn check_if_match(state: &Arc<State>, headers: &HeaderMap, target: &Target) -> Result<()> {
+pub(crate) async fn check_if_match(
+    state: &Arc<State>,
+    headers: &HeaderMap,
+    target: &Target,
+) -> Result<()> {
     let Some(want) = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok()) else {
         return Ok(());
     };
@@ -766,7 +775,11 @@ fn parse_range(headers: &HeaderMap) -> Option<Range> {
     Some(Range::From(a, b))
 }
 
-async fn read(state: &Arc<State>, headers: &HeaderMap, target: &Target) -> Result<Response> {
+pub(crate) async fn read(
+    state: &Arc<State>,
+    headers: &HeaderMap,
+    target: &Target,
+) -> Result<Response> {
     let range = parse_range(headers);
     let st = state.clone();
     let disk = target.disk.clone();
@@ -857,7 +870,11 @@ async fn read(state: &Arc<State>, headers: &HeaderMap, target: &Target) -> Resul
     Ok(resp)
 }
 
-async fn properties(state: &Arc<State>, _headers: &HeaderMap, target: &Target) -> Result<Response> {
+pub(crate) async fn properties(
+    state: &Arc<State>,
+    _headers: &HeaderMap,
+    target: &Target,
+) -> Result<Response> {
     let st = state.clone();
     let disk = target.disk.clone();
     let meta = blocking(move || st.store.stat(&disk)).await?;

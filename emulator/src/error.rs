@@ -283,9 +283,39 @@ impl ServiceError {
             ctx.request_id,
             time::iso8601_7(time::now_nanos())
         );
+        if ctx.surface == Surface::Blob {
+            return self.to_blob_response(ctx, &message);
+        }
         let body =
             serde_json::json!({"error": {"code": self.code, "message": message}}).to_string();
         self.respond(ctx, body)
+    }
+
+    /// The Blob error response: XML, with the Blob API's names for the DFS codes.
+    fn to_blob_response(&self, ctx: &RequestCtx, message: &str) -> Response<Body> {
+        let code = match self.code {
+            "PathNotFound" => "BlobNotFound",
+            "FilesystemNotFound" => "ContainerNotFound",
+            "PathAlreadyExists" => "BlobAlreadyExists",
+            "DirectoryNotEmpty" => "DirectoryIsNotEmpty",
+            c => c,
+        };
+        let body = format!(
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>{code}</Code><Message>{}</Message></Error>",
+            quick_xml::escape::escape(message)
+        );
+        let mut resp = ServiceError {
+            code,
+            ..self.clone()
+        }
+        .respond(ctx, body);
+        if !ctx.head {
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/xml"),
+            );
+        }
+        resp
     }
 
     /// The Fabric REST error response.

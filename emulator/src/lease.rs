@@ -20,7 +20,6 @@ use crate::state::lock;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Surface {
     Path,
-    #[allow(dead_code)] // the Blob API arrives in a later commit
     Blob,
 }
 

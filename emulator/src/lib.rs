@@ -18,6 +18,7 @@
 //! `DATA/<workspace>/<item>.Lakehouse/` and metadata beside them in `DATA/.emulator/`;
 //! the Fabric side keeps its SJDs and job logs in `DATA/.emulator/fabric/`.
 
+mod blob;
 mod dfs;
 mod error;
 mod fabric;
@@ -74,6 +75,9 @@ pub struct Config {
     pub lro_rate: f64,
     /// How long a long-running operation runs before it succeeds.
     pub lro_duration_ms: u64,
+    /// Serve HTTPS with a self-signed certificate made at start; its CA is written to
+    /// `DATA/.emulator/ca.pem` ([`Emulator::ca_file`]).
+    pub tls: bool,
 }
 
 impl Default for Config {
@@ -94,6 +98,7 @@ impl Default for Config {
             fabric_retry_after_secs: 1,
             lro_rate: 0.5,
             lro_duration_ms: 300,
+            tls: false,
         }
     }
 }

@@ -20,7 +20,7 @@ use tokio::sync::oneshot;
 use tower::ServiceExt as _;
 
 use crate::error::ServiceError;
-use crate::request::{RequestCtx, Surface};
+use crate::request::{Query, RequestCtx, Surface};
 use crate::state::{Fault, State};
 
 /// The "error" a service returns to make hyper close the connection unanswered.
@@ -85,11 +85,16 @@ async fn handle(
         .into_owned();
     let query = req.uri().query().unwrap_or("").to_owned();
     let fabric = is_fabric_path(&raw_path);
-    let index = state.record_start(req.method().to_string(), decoded, query);
+    let index = state.record_start(req.method().to_string(), decoded, query.clone());
     let surface = if fabric {
         Surface::Fabric
     } else {
-        Surface::Dfs
+        let q = Query::parse(&query).unwrap_or_default();
+        if crate::blob::is_blob_request(req.method(), &raw_path, &q, req.headers()) {
+            Surface::Blob
+        } else {
+            Surface::Dfs
+        }
     };
     let ctx = RequestCtx::new(
         state.next_request_id(),
@@ -113,7 +118,7 @@ async fn handle(
     };
     let resp = if let Some(e) = injected {
         e.response(&ctx)
-    } else if let Err(e) = check_bearer(&state, req.headers()) {
+    } else if let Err(e) = check_auth(&state, req.headers(), &query) {
         e.response(&ctx)
     } else {
         req.extensions_mut().insert(ctx.clone());
@@ -130,6 +135,29 @@ async fn handle(
     let resp = ctx.finish(resp);
     state.record_finish(index, resp.status().as_u16(), fault.label());
     Ok(resp)
+}
+
+/// A request is authorised by a bearer token or, on the storage side, by a SAS query
+/// string (`sig=` present). The SAS signature is not verified (the emulator has no
+/// account key); an expiry (`se`) in the past is 403 `AuthenticationFailed`.
+fn check_auth(state: &State, headers: &HeaderMap, query: &str) -> Result<(), ServiceError> {
+    if !headers.contains_key(header::AUTHORIZATION)
+        && let Ok(q) = Query::parse(query)
+        && q.get("sig").is_some()
+    {
+        if let Some(se) = q.get("se")
+            && let Some(expiry) = crate::time::parse_iso8601(se)
+            && expiry < crate::time::now_nanos()
+        {
+            return Err(ServiceError::new(
+                axum::http::StatusCode::FORBIDDEN,
+                "AuthenticationFailed",
+                "Server failed to authenticate the request. Signed expiry time has passed.",
+            ));
+        }
+        return Ok(());
+    }
+    check_bearer(state, headers)
 }
 
 /// `Authorization: Bearer <token>`, non-empty and not revoked.

@@ -66,6 +66,8 @@ pub struct State {
     pub(crate) workspace_id: String,
     pub(crate) lakehouses: Vec<Lakehouse>,
     pub(crate) page_size: usize,
+    /// Served over HTTPS (listings name the endpoint).
+    pub(crate) tls: bool,
     pub(crate) retry_after_ms: u64,
     pub(crate) started_ns: u64,
     pub(crate) store: Store,
@@ -131,6 +133,7 @@ impl State {
             workspace_name: config.workspace.clone(),
             lakehouses,
             page_size: config.page_size.clamp(1, 5000),
+            tls: config.tls,
             retry_after_ms: config.retry_after_ms,
             started_ns: time::now_nanos(),
             store,
@@ -220,6 +223,15 @@ impl State {
 
     /// Logs a request on arrival; returns its sequence number for `record_finish`.
     pub(crate) fn record_start(&self, method: String, path: String, query: String) -> usize {
+        // A SAS signature is a secret: the log keeps everything but its value.
+        let query = query
+            .split('&')
+            .map(|p| match p.split_once('=') {
+                Some((k, _)) if k.eq_ignore_ascii_case("sig") => format!("{k}=REDACTED"),
+                _ => p.to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join("&");
         let mut log = lock(&self.log);
         log.1.push(RecordedRequest {
             method,

@@ -153,6 +153,9 @@ pub struct FlushOpts {
     pub headers: Headers,
 }
 
+/// Blocks as (base64 id, size), in order.
+pub type Blocks = Vec<(String, u64)>;
+
 /// A block named in Put Block List.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BlockRef {
@@ -880,7 +883,7 @@ impl Store {
     }
 
     /// The committed and uncommitted blocks of a blob.
-    pub fn block_list(&self, path: &Path) -> (Vec<(String, u64)>, Vec<(String, u64)>) {
+    pub fn block_list(&self, path: &Path) -> (Blocks, Blocks) {
         let key = self.key(path);
         let inner = lock(&self.inner);
         let committed = inner

@@ -46,6 +46,32 @@ pub fn iso8601_7(ns: u64) -> String {
     )
 }
 
+/// `2026-01-02T03:04:05Z` (optionally with fractions or without seconds, as SAS
+/// expiries are written) → Unix nanoseconds; `None` when it does not parse.
+pub fn parse_iso8601(s: &str) -> Option<u64> {
+    let s = s.trim().trim_end_matches('Z');
+    let (date, clock) = s.split_once('T').unwrap_or((s, "00:00:00"));
+    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    let clock = clock.split('.').next()?;
+    let mut c = clock.split(':').map(|p| p.parse::<u64>().ok());
+    let (hh, mm) = (c.next()??, c.next()??);
+    let ss = c.next().flatten().unwrap_or(0);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&day) || hh > 23 || mm > 59 || ss > 60 {
+        return None;
+    }
+    // Days from civil (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = u64::try_from(days).ok()? * 86_400 + hh * 3600 + mm * 60 + ss;
+    Some(secs * 1_000_000_000)
+}
+
 /// Days since 1970-01-01 → (year, month, day), Howard Hinnant's algorithm.
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
@@ -72,5 +98,12 @@ mod tests {
         assert_eq!(iso8601_7(ns), "2023-03-07T21:43:39.7710973Z");
         assert_eq!(filetime_from_nanos(ns), ft);
         assert_eq!(http_date(ns), "Tue, 07 Mar 2023 21:43:39 GMT");
+        let parsed = parse_iso8601("2023-03-07T21:43:39Z").unwrap();
+        assert_eq!(http_date(parsed), "Tue, 07 Mar 2023 21:43:39 GMT");
+        assert_eq!(
+            parse_iso8601("2023-03-07T21:43Z"),
+            Some(parsed - 39_000_000_000)
+        );
+        assert_eq!(parse_iso8601("yesterday"), None);
     }
 }

@@ -13,6 +13,8 @@ const TOKEN_MAGIC: [u8; 2] = [0xFB, 0xFF];
 /// Token kinds: listing resume point, recursive-delete progress.
 pub const TOKEN_LIST: u8 = b'L';
 pub const TOKEN_DELETE: u8 = b'D';
+/// List Blobs marker: the last name of the previous page.
+pub const TOKEN_BLOB: u8 = b'B';
 
 pub fn encode_token(kind: u8, payload: &str) -> String {
     let mut raw = Vec::with_capacity(payload.len() + 3);

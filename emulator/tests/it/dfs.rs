@@ -482,10 +482,13 @@ async fn delete_semantics_and_paginated_recursive_delete() {
         page_size: 10,
         ..Config::default()
     });
-    let r = d.delete("Files/missing.txt", &[]).await;
+    let r = d
+        .delete("Files/missing.txt", &[("recursive", "false")])
+        .await;
     assert_eq!(error_code(r).await, (404, "PathNotFound".to_owned()));
     d.upload("Files/one.txt", b"1").await;
-    let r = d.delete("Files/one.txt", &[]).await;
+    // DFS deletes answer 200; a bare DELETE is Delete Blob (202, see blob.rs).
+    let r = d.delete("Files/one.txt", &[("recursive", "false")]).await;
     assert_eq!(r.status(), 200);
     assert_eq!(header(&r, "x-ms-delete-type-permanent"), "true");
     assert!(!r.headers().contains_key("x-ms-continuation"));
@@ -506,7 +509,7 @@ async fn delete_semantics_and_paginated_recursive_delete() {
             std::fs::write(root.join(format!("d{i}/f{j}")), b"x").unwrap();
         }
     }
-    let (status, code) = error_code(d.delete("Files/tree", &[]).await).await;
+    let (status, code) = error_code(d.delete("Files/tree", &[("recursive", "false")]).await).await;
     assert_eq!((status, code.as_str()), (409, "DirectoryNotEmpty"));
 
     let mut calls = 0;
@@ -661,7 +664,7 @@ async fn leases_lock_writes_and_expire() {
     assert_eq!((s, c.as_str()), (400, "InvalidHeaderValue"));
     let (s, c) = error_code(d.append(p, 2, b"x", true).await).await;
     assert_eq!((s, c.as_str()), (412, "LeaseIdMissing"));
-    let (s, c) = error_code(d.delete(p, &[]).await).await;
+    let (s, c) = error_code(d.delete(p, &[("recursive", "false")]).await).await;
     assert_eq!((s, c.as_str()), (412, "LeaseIdMissing"));
     let r = d
         .req(Method::PATCH, p)
@@ -743,7 +746,7 @@ async fn leases_lock_writes_and_expire() {
         (202, "20".to_owned())
     );
     assert_eq!(header(&d.head(p).await, "x-ms-lease-state"), "breaking");
-    let (s, c) = error_code(d.delete(p, &[]).await).await;
+    let (s, c) = error_code(d.delete(p, &[("recursive", "false")]).await).await;
     assert_eq!((s, c.as_str()), (412, "LeaseIdMissing"));
     d.emu.advance_clock(std::time::Duration::from_secs(21));
     assert_eq!(header(&d.head(p).await, "x-ms-lease-state"), "broken");
@@ -777,6 +780,7 @@ async fn leases_lock_writes_and_expire() {
     assert_eq!(r.status(), 201);
     let r = d
         .req(Method::DELETE, p)
+        .query(&[("recursive", "false")])
         .header("x-ms-lease-id", A)
         .send()
         .await

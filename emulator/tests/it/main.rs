@@ -1,5 +1,6 @@
 //! Integration tests: a started [`Emulator`] driven over real HTTP.
 
+mod blob;
 mod dfs;
 mod fabric;
 mod faults;
