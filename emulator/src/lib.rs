@@ -29,6 +29,7 @@ mod server;
 mod state;
 mod store;
 mod time;
+mod tls;
 mod token;
 
 use std::net::SocketAddr;
@@ -126,6 +127,7 @@ pub fn app(state: Arc<State>) -> Router {
 pub struct Emulator {
     state: Arc<State>,
     addr: SocketAddr,
+    ca_file: Option<PathBuf>,
     shutdown: Option<oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
     temp_dir: Option<PathBuf>,
@@ -136,7 +138,7 @@ impl Emulator {
     pub fn start(config: Config) -> std::io::Result<Emulator> {
         let (data_dir, temp_dir) = match &config.data_dir {
             Some(d) => {
-                std::fs::create_dir_all(d)?;
+                std::fs::create_dir_all(d).map_err(|e| in_data_dir(d, e))?;
                 (d.clone(), None)
             }
             None => {
@@ -150,8 +152,24 @@ impl Emulator {
             }
             e
         };
-        let state = Arc::new(State::open(&config, data_dir).map_err(cleanup)?);
-        let listener = std::net::TcpListener::bind(("127.0.0.1", config.port)).map_err(cleanup)?;
+        let state = Arc::new(State::open(&config, data_dir.clone()).map_err(cleanup)?);
+        let (acceptor, ca_file) = if config.tls {
+            let (a, f) = tls::setup(&data_dir).map_err(cleanup)?;
+            (Some(a), Some(f))
+        } else {
+            (None, None)
+        };
+        let listener = std::net::TcpListener::bind(("127.0.0.1", config.port))
+            .map_err(|e| {
+                std::io::Error::new(
+                    e.kind(),
+                    format!(
+                        "cannot listen on 127.0.0.1:{}: {e}; choose another port (0 picks a free one)",
+                        config.port
+                    ),
+                )
+            })
+            .map_err(cleanup)?;
         listener.set_nonblocking(true).map_err(cleanup)?;
         let addr = listener.local_addr().map_err(cleanup)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -166,22 +184,33 @@ impl Emulator {
             .name("fabric-emulator".to_owned())
             .spawn(move || {
                 let app = app(serve_state.clone());
-                runtime.block_on(server::serve(listener, serve_state, app, rx));
+                runtime.block_on(server::serve(listener, serve_state, app, acceptor, rx));
                 runtime.shutdown_timeout(Duration::from_secs(2));
             })
             .map_err(cleanup)?;
         Ok(Emulator {
             state,
             addr,
+            ca_file,
             shutdown: Some(tx),
             thread: Some(thread),
             temp_dir,
         })
     }
 
-    /// `http://127.0.0.1:PORT`
+    /// `http://127.0.0.1:PORT`, or `https://…` with [`Config::tls`].
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.ca_file.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// The PEM file of the CA that signed the HTTPS certificate ([`Config::tls`]).
+    pub fn ca_file(&self) -> Option<&Path> {
+        self.ca_file.as_deref()
     }
 
     pub fn state(&self) -> &Arc<State> {
@@ -243,6 +272,17 @@ impl Emulator {
     pub fn set_capacity(&self, assigned: bool) {
         self.state.fabric.set_capacity(assigned)
     }
+}
+
+/// An I/O error in the data directory, said as one sentence with what to do.
+pub(crate) fn in_data_dir(dir: &Path, e: std::io::Error) -> std::io::Error {
+    std::io::Error::new(
+        e.kind(),
+        format!(
+            "cannot use the data directory {}: {e}; choose a directory you can write to",
+            dir.display()
+        ),
+    )
 }
 
 /// Creates a fresh, empty directory under the system temp dir.

@@ -40,11 +40,12 @@ pub fn is_fabric_path(raw_path: &str) -> bool {
     raw_path == "/v1" || raw_path.starts_with("/v1/")
 }
 
-/// Accepts connections until `shutdown` fires.
+/// Accepts connections until `shutdown` fires; over TLS when `tls` is given.
 pub async fn serve(
     listener: std::net::TcpListener,
     state: Arc<State>,
     app: Router,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     mut shutdown: oneshot::Receiver<()>,
 ) {
     let Ok(listener) = TcpListener::from_std(listener) else {
@@ -65,9 +66,25 @@ pub async fn serve(
                 let _ = stream.set_nodelay(true);
                 let state = state.clone();
                 let app = app.clone();
+                let tls = tls.clone();
                 tokio::spawn(async move {
                     let svc = service_fn(move |req| handle(state.clone(), app.clone(), req));
-                    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+                    match tls {
+                        Some(acceptor) => {
+                            // A failed handshake (an HTTP client, a distrusting client)
+                            // only ends that connection.
+                            if let Ok(stream) = acceptor.accept(stream).await {
+                                let _ = http1::Builder::new()
+                                    .serve_connection(TokioIo::new(stream), svc)
+                                    .await;
+                            }
+                        }
+                        None => {
+                            let _ = http1::Builder::new()
+                                .serve_connection(TokioIo::new(stream), svc)
+                                .await;
+                        }
+                    }
                 });
             }
         }

@@ -102,31 +102,38 @@ impl State {
         let invalid =
             |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidInput, what.to_owned());
         if !valid_name(&config.workspace) {
-            return Err(invalid("invalid workspace name"));
+            return Err(invalid(&format!(
+                "the workspace name `{}` is not valid; give a non-empty name without `/`",
+                config.workspace
+            )));
         }
         if config.lakehouses.is_empty() {
-            return Err(invalid("at least one lakehouse is required"));
+            return Err(invalid(
+                "the workspace has no lakehouse; give at least one lakehouse name",
+            ));
         }
         let mut lakehouses = Vec::new();
         for name in &config.lakehouses {
             if !valid_name(name) || lakehouses.iter().any(|l: &Lakehouse| l.name == *name) {
                 return Err(invalid(&format!(
-                    "invalid or duplicate lakehouse name `{name}`"
+                    "the lakehouse name `{name}` is empty, contains `/` or is given twice; give distinct names without `/`"
                 )));
             }
             let root = data_dir
                 .join(&config.workspace)
                 .join(format!("{name}.Lakehouse"));
-            std::fs::create_dir_all(root.join("Files"))?;
-            std::fs::create_dir_all(root.join("Tables"))?;
+            std::fs::create_dir_all(root.join("Files"))
+                .and_then(|()| std::fs::create_dir_all(root.join("Tables")))
+                .map_err(|e| crate::in_data_dir(&data_dir, e))?;
             lakehouses.push(Lakehouse {
                 name: name.clone(),
                 id: ids::guid_from_name("lakehouse", &format!("{}\0{name}", config.workspace)),
                 root,
             });
         }
-        let store = Store::open(&data_dir)?;
-        let fabric = Fabric::open(config, &data_dir)?;
+        let store = Store::open(&data_dir).map_err(|e| crate::in_data_dir(&data_dir, e))?;
+        let fabric =
+            Fabric::open(config, &data_dir).map_err(|e| crate::in_data_dir(&data_dir, e))?;
         Ok(State {
             fabric,
             workspace_id: ids::guid_from_name("workspace", &config.workspace),

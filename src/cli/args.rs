@@ -120,6 +120,9 @@ pub struct EmulatorArgs {
     /// Share of item creates and definition calls answered as 202 long-running operations.
     #[arg(long, default_value_t = 0.5, value_name = "F")]
     pub lro_rate: f64,
+    /// Serve HTTPS with a certificate made at start; its CA is written to the data directory.
+    #[arg(long)]
+    pub tls: bool,
 }
 
 #[derive(Debug, Args)]

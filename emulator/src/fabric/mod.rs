@@ -203,7 +203,7 @@ async fn parse(state: &State, req: Request) -> Result<Req> {
         method: parts.method,
         segs,
         query,
-        base: format!("http://{host}"),
+        base: format!("{}://{host}", if state.tls { "https" } else { "http" }),
         raw_path,
         body,
     })
