@@ -282,7 +282,7 @@ async fn body_bytes(req: Request) -> Result<(HeaderMap, bytes::Bytes)> {
     Ok((parts.headers, data))
 }
 
-/// Put Blob. Like the service (version 2012-02-12 and later), it stores the content's
+/// Put Blob (a leased blob keeps its lease: the write carried the lease id). Like the service (version 2012-02-12 and later), it stores the content's
 /// MD5 even when the request sends none; a sent `Content-MD5` must match the body.
 async fn put_blob(state: &Arc<State>, req: Request, target: &Target) -> Result<Response> {
     let blob_type = header_str(req.headers(), "x-ms-blob-type")?
@@ -321,7 +321,6 @@ async fn put_blob(state: &Arc<State>, req: Request, target: &Target) -> Result<R
         }
     })
     .await?;
-    state.leases.remove(&state.store.key(&target.disk));
     let mut resp = empty(StatusCode::CREATED);
     with_meta(&mut resp, &meta);
     if !is_folder {
@@ -386,7 +385,6 @@ async fn put_block_list(state: &Arc<State>, req: Request, target: &Target) -> Re
     let st = state.clone();
     let disk = target.disk.clone();
     let meta = blocking(move || st.store.commit_blocks(&disk, &list, props)).await?;
-    state.leases.remove(&state.store.key(&target.disk));
     let mut resp = empty(StatusCode::CREATED);
     with_meta(&mut resp, &meta);
     // Put Block List's Content-MD5 describes the request body (the list), not the blob.

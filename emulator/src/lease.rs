@@ -293,6 +293,8 @@ impl Leases {
         now: u64,
         surface: Surface,
     ) -> Result<()> {
+        // An empty id (the DataLake SDK sends `x-ms-source-lease-id:` on renames) is none.
+        let given = given.map(str::trim).filter(|g| !g.is_empty());
         let mut map = lock(&self.map);
         let lease = map.get_mut(key).map(|l| {
             l.settle(now);
