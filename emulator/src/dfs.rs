@@ -1,6 +1,8 @@
-//! The OneLake DFS surface: addressing, required headers, and the path and filesystem
-//! operations, answered with the real service's shapes (see
-//! `reference/onelake-dfs-and-sync-peers.md` Part A).
+//! The OneLake DFS surface: addressing, headers, and the path and filesystem operations
+//! (create, append, flush, read, properties, rename, lease, delete, list), answered with
+//! the real service's shapes as Microsoft's REST specification and the recorded traffic
+//! of its SDK tests show them. Shared helpers (path resolution, headers, reads) are also
+//! used by the Blob side.
 //!
 //! Addressing: `/{workspace}/{item}/{path…}`, where the workspace is its name or GUID and
 //! the item is `<name>.Lakehouse` (suffix in any case) or the lakehouse GUID. Paths are
@@ -15,7 +17,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Request, State as AxState};
+use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
 use percent_encoding::percent_decode_str;
@@ -23,7 +25,7 @@ use tokio::io::AsyncReadExt as _;
 
 use crate::error::{Result, ServiceError};
 use crate::lease::{self, Surface};
-use crate::request::{DEFAULT_VERSION, Query, RequestCtx, Surface as Api};
+use crate::request::{DEFAULT_VERSION, Query};
 use crate::state::State;
 use base64::Engine as _;
 
@@ -34,59 +36,10 @@ use crate::token;
 /// The most entries one listing page or delete batch may hold (the real cap).
 const MAX_PAGE: usize = 5000;
 
-/// Headers OneLake ignores and names back in `x-ms-rejected-headers`.
-const REJECTED_HEADERS: &[&str] = &[
-    "x-ms-owner",
-    "x-ms-group",
-    "x-ms-permissions",
-    "x-ms-acl",
-    "x-ms-umask",
-    "x-ms-encryption-key",
-    "x-ms-encryption-key-sha256",
-    "x-ms-encryption-algorithm",
-    "x-ms-encryption-scope",
-    "x-ms-access-tier",
-];
-
 /// Permissions shown in listings and HEAD. OneLake's parity page says responses carry
 /// `$superuser` and `---------`; ADLS recordings show `rw-r-----`/`rwxr-x---`. We follow
 /// OneLake (clients must not depend on either).
 const PERMISSIONS: &str = "---------";
-
-pub async fn handle(AxState(state): AxState<Arc<State>>, req: Request) -> Response {
-    let ctx = req
-        .extensions()
-        .get::<RequestCtx>()
-        .cloned()
-        .unwrap_or_else(|| {
-            RequestCtx::new(
-                state.next_request_id(),
-                req.headers(),
-                req.method() == Method::HEAD,
-                Api::Dfs,
-            )
-        });
-    let rejected: Vec<&str> = REJECTED_HEADERS
-        .iter()
-        .copied()
-        .filter(|h| req.headers().contains_key(*h))
-        .collect();
-    let result = if ctx.surface == Api::Blob {
-        crate::blob::dispatch(&state, req).await
-    } else {
-        dispatch(&state, req).await
-    };
-    let mut resp = match result {
-        Ok(r) => r,
-        Err(e) => e.response(&ctx),
-    };
-    if !rejected.is_empty()
-        && let Ok(v) = HeaderValue::from_str(&rejected.join(","))
-    {
-        resp.headers_mut().insert("x-ms-rejected-headers", v);
-    }
-    resp
-}
 
 /// Splits a decoded `a/b/c` into checked segments.
 pub(crate) fn split_segments(
@@ -239,7 +192,7 @@ pub(crate) fn resolve(state: &State, segs: &[String]) -> Result<Target> {
     })
 }
 
-async fn dispatch(state: &Arc<State>, req: Request) -> Result<Response> {
+pub(crate) async fn dispatch(state: &Arc<State>, req: Request) -> Result<Response> {
     let version = check_version(req.headers())?;
     let method = req.method().clone();
     let query = Query::parse(req.uri().query().unwrap_or(""))?;

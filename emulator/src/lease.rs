@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use axum::http::StatusCode;
 
 use crate::error::{Result, ServiceError};
-use crate::state::lock;
+use crate::lock::lock;
 
 /// Which API asked: the error codes of write checks name it (`…WithPathOperation` on
 /// DFS, `…WithBlobOperation` on Blob).

@@ -1,10 +1,10 @@
-//! A OneLake DFS and Fabric REST emulator on one loopback port.
+//! A OneLake (DFS and Blob APIs) and Fabric REST emulator on one loopback port.
 //!
 //! The emulator is the ground truth for the project's tests, so it copies the real
-//! service's shapes rather than being lenient: string numbers and unquoted ETags in
-//! listings, `x-ms-continuation` paging, required `x-ms-version` and bearer token, JSON
-//! errors with `x-ms-error-code`, protected item folders, refused `..`. It shares no code
-//! with the client in the root package.
+//! service as Microsoft's own clients see it rather than being lenient: string numbers
+//! and unquoted ETags in listings, `x-ms-continuation` paging, JSON (DFS) and XML (Blob)
+//! errors with `x-ms-error-code`, protected item folders, refused `..`, leases, bearer
+//! tokens or SAS query strings. It shares no code with the client in the root package.
 //!
 //! ```no_run
 //! let emu = fabric_emulator::Emulator::start(fabric_emulator::Config::default()).unwrap();
@@ -13,10 +13,13 @@
 //! ```
 //!
 //! Layout: [`Emulator`] binds, then serves on its own thread and tokio runtime
-//! (`server`), routing `/v1/...` to the Fabric side (`fabric`) and the rest to DFS
-//! (`dfs`), over a shared [`State`] whose `store` keeps files on disk under
-//! `DATA/<workspace>/<item>.Lakehouse/` and metadata beside them in `DATA/.emulator/`;
-//! the Fabric side keeps its SJDs and job logs in `DATA/.emulator/fabric/`.
+//! (`server`, over `tls` when asked), routing `/v1/...` to the Fabric side (`fabric`) and
+//! the rest to `storage`, which hands each request to `dfs` or `blob`; `request` holds the
+//! per-request context and the one query-string type all sides read; `error` writes
+//! failures in each API's shape. All share a [`State`] whose `store` keeps files on disk
+//! under `DATA/<workspace>/<item>.Lakehouse/` and metadata beside them in
+//! `DATA/.emulator/`, with `lease` for path leases; the Fabric side keeps its SJDs and job
+//! logs in `DATA/.emulator/fabric/`. Leaves: `ids`, `time`, `token`, `lock`.
 
 mod blob;
 mod dfs;
@@ -24,9 +27,11 @@ mod error;
 mod fabric;
 mod ids;
 mod lease;
+mod lock;
 mod request;
 mod server;
 mod state;
+mod storage;
 mod store;
 mod time;
 mod tls;
@@ -116,11 +121,35 @@ pub struct RecordedRequest {
     pub status: u16,
     /// `throttled`, `busy`, `reset-before` or `reset-after`.
     pub fault: Option<&'static str>,
+    /// When the request arrived, since the emulator started.
+    pub start: Duration,
+    /// When its answer was sent (or the connection dropped); `None` while in flight.
+    pub end: Option<Duration>,
 }
 
-/// The router: `/v1/...` is the Fabric REST side, everything else DFS.
+/// The most requests of `requests` that were in flight at one moment, from their
+/// `start`/`end` times (e.g. "at least 4 chunks at once"). Unfinished ones count as
+/// still running.
+pub fn max_in_flight(requests: &[RecordedRequest]) -> usize {
+    let mut events: Vec<(Duration, i32)> = Vec::with_capacity(requests.len() * 2);
+    for r in requests {
+        events.push((r.start, 1));
+        events.push((r.end.unwrap_or(Duration::MAX), -1));
+    }
+    // Ends sort before starts at the same instant: touching is not overlapping.
+    events.sort();
+    let (mut now, mut most) = (0i32, 0i32);
+    for (_, d) in events {
+        now += d;
+        most = most.max(now);
+    }
+    most as usize
+}
+
+/// The router: `/v1/...` is the Fabric REST side, everything else OneLake storage (DFS
+/// and Blob).
 pub fn app(state: Arc<State>) -> Router {
-    fabric::routes().fallback(dfs::handle).with_state(state)
+    fabric::routes().fallback(storage::handle).with_state(state)
 }
 
 /// A running emulator. Stops (and removes its temp dir, if it made one) on drop.

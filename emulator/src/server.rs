@@ -1,8 +1,9 @@
 //! Serves connections by hand (hyper http1 over tokio) so that a request can be answered
 //! with no response at all: the seeded fault injector drops the connection either before
 //! the operation runs or after it ran (the response is lost). Around the router it also
-//! records every request, sleeps the configured latency, checks the bearer token and adds
-//! the headers every DFS response carries.
+//! records every request, sleeps the configured latency, checks the bearer token (or a
+//! SAS query string), picks the API the request speaks (DFS, Blob or Fabric) and adds the
+//! headers every response carries; with `--tls` it speaks HTTPS.
 
 use std::convert::Infallible;
 use std::sync::Arc;

@@ -4,8 +4,10 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+
+use crate::lock::lock;
 
 use crate::fabric::Fabric;
 use crate::ids;
@@ -70,6 +72,8 @@ pub struct State {
     pub(crate) tls: bool,
     pub(crate) retry_after_ms: u64,
     pub(crate) started_ns: u64,
+    /// The clock of the request log.
+    started: std::time::Instant,
     pub(crate) store: Store,
     pub(crate) fabric: Fabric,
     pub(crate) leases: Leases,
@@ -82,10 +86,6 @@ pub struct State {
     /// Denied prefixes: as given, and in canonical name form when they parse.
     denied: Mutex<Vec<(String, Option<String>)>>,
     request_seq: AtomicU64,
-}
-
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn valid_name(name: &str) -> bool {
@@ -143,6 +143,7 @@ impl State {
             tls: config.tls,
             retry_after_ms: config.retry_after_ms,
             started_ns: time::now_nanos(),
+            started: std::time::Instant::now(),
             store,
             leases: Leases::default(),
             clock_offset_ns: AtomicU64::new(0),
@@ -246,6 +247,8 @@ impl State {
             query,
             status: 0,
             fault: None,
+            start: self.started.elapsed(),
+            end: None,
         });
         log.0 + log.1.len() - 1
     }
@@ -254,9 +257,11 @@ impl State {
         let mut log = lock(&self.log);
         // `clear_requests` may have run meanwhile; then the entry is gone.
         let base = log.0;
+        let end = self.started.elapsed();
         if let Some(r) = seq.checked_sub(base).and_then(|i| log.1.get_mut(i)) {
             r.status = status;
             r.fault = fault;
+            r.end = Some(end);
         }
     }
 

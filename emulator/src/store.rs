@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, ServiceError};
 use crate::ids;
-use crate::state::lock;
+use crate::lock::lock;
 use crate::time;
 
 /// What the service knows about one path besides its bytes.

@@ -25,14 +25,15 @@ use axum::response::Response;
 use serde_json::{Map, Value, json};
 
 use super::items::{self, Ws, find_sjd, require_capacity};
-use super::runner;
+use super::runner::{self, Exit, Logs, Overrides};
 use super::{
     Req, bad_input, bad_query, empty_response, fabric_time, invalid_parameter, json_response,
     livy_time, new_id, paginate, require_guid, set_header,
 };
 use crate::error::{Result, ServiceError};
 use crate::ids;
-use crate::state::{State, lock};
+use crate::lock::lock;
+use crate::state::State;
 use crate::time;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,15 +97,6 @@ pub(crate) struct Job {
     /// The process (and process group) id while the driver runs.
     pub pid: Option<i32>,
     pub cancel_requested: bool,
-}
-
-/// Per-run overrides from `{"executionData": {...}}`.
-#[derive(Debug, Default)]
-pub(crate) struct Overrides {
-    pub executable_file: Option<String>,
-    pub command_line_arguments: Option<String>,
-    /// `(workspaceId, itemId)` of `defaultLakehouseId`.
-    pub default_lakehouse: Option<(String, String)>,
 }
 
 fn invalid_job_type(t: &str) -> ServiceError {
@@ -248,17 +240,21 @@ pub(crate) fn run(
         jobs.push(job.clone());
         active
     };
-    if !deduped {
-        let started = runner::plan(state, &sjd, &overrides, &job)
-            .and_then(|plan| runner::spawn(state.clone(), jid.clone(), plan));
+    if !deduped && let Some(livy) = &job.livy {
+        let logs = Logs {
+            stdout: &livy.stdout,
+            stderr: &livy.stderr,
+        };
+        let started = runner::plan(state, &sjd, &overrides, &jid, logs).and_then(|plan| {
+            runner::spawn(&state.fabric.python, &plan, &state.workspace_id)
+                .map(|(child, pid)| (child, pid, plan))
+        });
         match started {
-            Ok(_pid) => {}
+            Ok((child, pid, _plan)) => track(state, &jid, child, pid, livy.stderr.clone()),
             Err(reason) => {
-                if let Some(l) = &job.livy {
-                    let _ = std::fs::create_dir_all(l.stderr.parent().unwrap_or(&state.fabric.dir));
-                    let _ = std::fs::write(&l.stdout, b"");
-                    let _ = std::fs::write(&l.stderr, format!("{reason}\n"));
-                }
+                let _ = std::fs::create_dir_all(livy.stderr.parent().unwrap_or(&state.fabric.dir));
+                let _ = std::fs::write(&livy.stdout, b"");
+                let _ = std::fs::write(&livy.stderr, format!("{reason}\n"));
                 finish(state, &jid, JobStatus::Failed, Some(reason));
             }
         }
@@ -271,6 +267,42 @@ pub(crate) fn run(
     );
     set_header(&mut resp, "retry-after", &retry_after(state));
     Ok(resp)
+}
+
+/// Marks a started driver `InProgress` and waits for it in the background; its end
+/// decides the job's state (`Cancelled` when a cancel was asked for).
+fn track(
+    state: &Arc<State>,
+    jid: &str,
+    child: tokio::process::Child,
+    pid: i32,
+    stderr: std::path::PathBuf,
+) {
+    {
+        let mut jobs = lock(&state.fabric.jobs);
+        match jobs.iter_mut().find(|j| j.id == jid) {
+            Some(j) if j.status == JobStatus::NotStarted => {
+                j.status = JobStatus::InProgress;
+                j.pid = Some(pid);
+            }
+            // Cancelled while starting: the waiter below reaps it.
+            _ => runner::kill_group(pid),
+        }
+    }
+    let state = state.clone();
+    let jid = jid.to_owned();
+    tokio::spawn(async move {
+        let exit = runner::wait(child, pid, &stderr).await;
+        let cancelled = lock(&state.fabric.jobs)
+            .iter()
+            .any(|j| j.id == jid && j.cancel_requested);
+        let (status, reason) = match exit {
+            _ if cancelled => (JobStatus::Cancelled, None),
+            Exit::Success => (JobStatus::Completed, None),
+            Exit::Failure(why) => (JobStatus::Failed, Some(why)),
+        };
+        finish(&state, &jid, status, reason);
+    });
 }
 
 /// Moves a job to a terminal state (once).

@@ -1,7 +1,9 @@
-//! The Fabric REST side (`/v1/...`), shaped after `reference/fabric-rest-api.md`.
+//! The Fabric REST side (`/v1/...`), shaped after Microsoft's Fabric REST API specification
+//! (`microsoft/fabric-rest-api-specs`) and what its clients rely on.
 //!
 //! - `items`: workspaces, items, lakehouses, Spark Job Definitions and their definitions
 //!   (persisted under `DATA/.emulator/fabric/`).
+//! - `definition`: SJD definitions: validation and the getDefinition document.
 //! - `lro`: long-running operations (`/v1/operations/{id}[/result]`), used by SJD create,
 //!   getDefinition and updateDefinition when a seeded coin says so (`Config::lro_rate`).
 //! - `jobs`: job instances (run, get, list, cancel), Livy sessions and driver logs.
@@ -11,6 +13,7 @@
 //! including unknown routes, carries the Fabric error shape
 //! (`{"requestId","errorCode","message"}` + `x-ms-public-api-error-code`).
 
+mod definition;
 mod items;
 mod jobs;
 mod lro;
@@ -34,8 +37,9 @@ use serde_json::Value;
 use crate::Config;
 use crate::error::{Result, ServiceError};
 use crate::ids;
+use crate::lock::lock;
 use crate::request::{BadQuery, Query, RequestCtx, Surface};
-use crate::state::{State, lock};
+use crate::state::State;
 use crate::time;
 use crate::token;
 
