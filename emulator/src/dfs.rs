@@ -463,10 +463,11 @@ pub(crate) fn md5_base64(data: &[u8]) -> String {
 /// DFS (`x-ms-properties`, `x-ms-resource-type`) and Blob (`x-ms-meta-*`,
 /// `x-ms-blob-type`, directories marked `hdi_isfolder`).
 pub(crate) fn with_props(resp: &mut Response, meta: &Meta, props: &Props) {
+    // Directories are block blobs marked `hdi_isfolder` on the Blob API.
+    set(resp, "x-ms-blob-type", "BlockBlob");
     if meta.is_dir {
         set(resp, "x-ms-meta-hdi_isfolder", "true");
     } else {
-        set(resp, "x-ms-blob-type", "BlockBlob");
         set(
             resp,
             "content-type",
