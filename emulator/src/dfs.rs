@@ -22,6 +22,7 @@ use percent_encoding::percent_decode_str;
 use tokio::io::AsyncReadExt as _;
 
 use crate::error::{Result, ServiceError};
+use crate::lease::{self, Surface};
 use crate::server::RequestCtx;
 use crate::state::State;
 use crate::store::{ListEntry, Meta};
@@ -280,10 +281,17 @@ async fn dispatch(state: &Arc<State>, req: Request) -> Result<Response> {
     check_if_match(state, req.headers(), &target).await?;
     match method {
         Method::PUT => put(state, &query, req.headers(), &target).await,
-        Method::PATCH => patch(state, &query, &version, req, &target).await,
+        Method::PATCH => {
+            check_lease(state, req.headers(), &target)?;
+            patch(state, &query, &version, req, &target).await
+        }
         Method::GET => read(state, req.headers(), &target).await,
         Method::HEAD => properties(state, &target).await,
-        Method::DELETE => delete(state, &query, &target).await,
+        Method::DELETE => {
+            check_lease(state, req.headers(), &target)?;
+            delete(state, &query, &target).await
+        }
+        Method::POST => lease(state, req.headers(), &target).await,
         _ => Err(ServiceError::unsupported_verb()),
     }
 }
@@ -329,6 +337,10 @@ async fn put(
         return Err(ServiceError::protected());
     }
     require_zero_length(headers)?;
+    let key = state.store.key(&target.disk);
+    if headers.contains_key("x-ms-lease-id") {
+        check_lease(state, headers, target)?;
+    }
     let if_none_match = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
@@ -344,10 +356,102 @@ async fn put(
         }
     })
     .await?;
+    // "If the destination already exists and has a lease the lease is broken" (Path -
+    // Create documentation; the service's actual behaviour is UNCONFIRMED).
+    state.leases.remove(&key);
     let mut resp = empty(StatusCode::CREATED);
     with_meta(&mut resp, &meta);
     set(&mut resp, "x-ms-request-server-encrypted", "true");
     Ok(resp)
+}
+
+/// Refuses a write or delete of a leased path without its lease id.
+fn check_lease(state: &State, headers: &HeaderMap, target: &Target) -> Result<()> {
+    let given = match headers.get("x-ms-lease-id") {
+        None => None,
+        Some(v) => Some(
+            v.to_str()
+                .map_err(|_| ServiceError::invalid_header("x-ms-lease-id"))?,
+        ),
+    };
+    state.leases.check_write(
+        &state.store.key(&target.disk),
+        given,
+        state.lease_now(),
+        Surface::Path,
+    )
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>> {
+    match headers.get(name) {
+        None => Ok(None),
+        Some(v) => v
+            .to_str()
+            .map(Some)
+            .map_err(|_| ServiceError::invalid_header(name)),
+    }
+}
+
+/// `POST` with `x-ms-lease-action`: Path - Lease.
+async fn lease(state: &Arc<State>, headers: &HeaderMap, target: &Target) -> Result<Response> {
+    let action = header_str(headers, "x-ms-lease-action")?
+        .ok_or_else(|| ServiceError::missing_header("x-ms-lease-action"))?;
+    let id = |name: &str| -> Result<String> {
+        let v = header_str(headers, name)?.ok_or_else(|| ServiceError::missing_header(name))?;
+        lease::parse_id(name, v)
+    };
+    let proposed = match header_str(headers, "x-ms-proposed-lease-id")? {
+        None => None,
+        Some(v) => Some(lease::parse_id("x-ms-proposed-lease-id", v)?),
+    };
+    let action = match action.to_ascii_lowercase().as_str() {
+        "acquire" => {
+            let d = header_str(headers, "x-ms-lease-duration")?
+                .ok_or_else(|| ServiceError::missing_header("x-ms-lease-duration"))?;
+            lease::Action::Acquire(lease::parse_duration(d)?, proposed)
+        }
+        "renew" => lease::Action::Renew(id("x-ms-lease-id")?),
+        "change" => lease::Action::Change(
+            id("x-ms-lease-id")?,
+            proposed.ok_or_else(|| ServiceError::missing_header("x-ms-proposed-lease-id"))?,
+        ),
+        "release" => lease::Action::Release(id("x-ms-lease-id")?),
+        "break" => lease::Action::Break(match header_str(headers, "x-ms-lease-break-period")? {
+            None => None,
+            Some(v) => Some(lease::parse_break_period(v)?),
+        }),
+        _ => return Err(ServiceError::invalid_header("x-ms-lease-action")),
+    };
+    let st = state.clone();
+    let disk = target.disk.clone();
+    let meta = blocking(move || st.store.stat(&disk)).await?;
+    let answer = state.leases.act(
+        &state.store.key(&target.disk),
+        action,
+        state.lease_now(),
+        || state.next_request_id(),
+    )?;
+    let mut resp = empty(answer.status);
+    with_meta(&mut resp, &meta);
+    if let Some(id) = &answer.lease_id {
+        set(&mut resp, "x-ms-lease-id", id);
+    }
+    if let Some(t) = answer.lease_time {
+        set(&mut resp, "x-ms-lease-time", &t.to_string());
+    }
+    Ok(resp)
+}
+
+/// `x-ms-lease-state`, `x-ms-lease-status` and (while leased) `x-ms-lease-duration`.
+fn with_lease(state: &State, resp: &mut Response, target: &Target) {
+    let v = state
+        .leases
+        .view(&state.store.key(&target.disk), state.lease_now());
+    set(resp, "x-ms-lease-state", v.state);
+    set(resp, "x-ms-lease-status", v.status);
+    if let Some(d) = v.duration {
+        set(resp, "x-ms-lease-duration", d);
+    }
 }
 
 async fn patch(
@@ -514,6 +618,7 @@ async fn read(state: &Arc<State>, headers: &HeaderMap, target: &Target) -> Resul
         &util::http_date(util::nanos_from_filetime(meta.created)),
     );
     set(&mut resp, "x-ms-server-encrypted", "true");
+    with_lease(state, &mut resp, target);
     Ok(resp)
 }
 
@@ -539,6 +644,7 @@ async fn properties(state: &Arc<State>, target: &Target) -> Result<Response> {
     set(&mut resp, "x-ms-group", "$superuser");
     set(&mut resp, "x-ms-permissions", PERMISSIONS);
     set(&mut resp, "x-ms-server-encrypted", "true");
+    with_lease(state, &mut resp, target);
     if !meta.is_dir {
         set(&mut resp, "content-type", "application/octet-stream");
         set(&mut resp, "accept-ranges", "bytes");
@@ -561,6 +667,9 @@ async fn delete(state: &Arc<State>, query: &Query, target: &Target) -> Result<Re
     let st = state.clone();
     let disk = target.disk.clone();
     let more = blocking(move || st.store.delete(&disk, recursive, page)).await?;
+    if !more {
+        state.leases.remove_tree(&state.store.key(&target.disk));
+    }
     let mut resp = empty(StatusCode::OK);
     set(&mut resp, "x-ms-delete-type-permanent", "true");
     if more {

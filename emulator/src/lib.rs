@@ -21,6 +21,7 @@
 mod dfs;
 mod error;
 mod fabric;
+mod lease;
 mod server;
 mod state;
 mod store;
@@ -209,6 +210,11 @@ impl Emulator {
 
     pub fn set_faults(&self, fail_rate: f64, reset_rate: f64, latency_ms: u64) {
         self.state.set_faults(fail_rate, reset_rate, latency_ms)
+    }
+
+    /// Moves the clock that leases expire by forward by `d` (tests of lease expiry).
+    pub fn advance_clock(&self, d: Duration) {
+        self.state.advance_clock(d)
     }
 
     /// Later requests bearing exactly this token get 401.

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use crate::fabric::Fabric;
+use crate::lease::Leases;
 use crate::store::Store;
 use crate::util;
 use crate::{Config, RecordedRequest};
@@ -68,6 +69,9 @@ pub struct State {
     pub(crate) started_ns: u64,
     pub(crate) store: Store,
     pub(crate) fabric: Fabric,
+    pub(crate) leases: Leases,
+    /// Added to the clock leases expire by (tests move time forward).
+    clock_offset_ns: AtomicU64,
     faults: Mutex<Faults>,
     /// The request log, and how many entries `clear_requests` dropped before it.
     log: Mutex<(usize, Vec<RecordedRequest>)>,
@@ -129,6 +133,8 @@ impl State {
             retry_after_ms: config.retry_after_ms,
             started_ns: util::now_nanos(),
             store,
+            leases: Leases::default(),
+            clock_offset_ns: AtomicU64::new(0),
             faults: Mutex::new(Faults {
                 rng: config.seed,
                 fail_rate: config.fail_rate,
@@ -242,6 +248,17 @@ impl State {
         let mut log = lock(&self.log);
         log.0 += log.1.len();
         log.1.clear();
+    }
+
+    /// Now, in Unix nanoseconds, on the clock leases expire by.
+    pub(crate) fn lease_now(&self) -> u64 {
+        util::now_nanos() + self.clock_offset_ns.load(Ordering::Relaxed)
+    }
+
+    /// Moves the lease clock forward by `d`.
+    pub fn advance_clock(&self, d: std::time::Duration) {
+        self.clock_offset_ns
+            .fetch_add(d.as_nanos() as u64, Ordering::Relaxed);
     }
 
     pub(crate) fn next_request_id(&self) -> String {

@@ -287,7 +287,8 @@ impl Store {
         })
     }
 
-    fn key(&self, path: &Path) -> String {
+    /// The key of `path` in metadata and lease tables: its path below the data dir.
+    pub(crate) fn key(&self, path: &Path) -> String {
         path.strip_prefix(&self.data_dir)
             .unwrap_or(path)
             .to_string_lossy()

@@ -609,3 +609,178 @@ async fn fabric_paths_are_reserved() {
     assert!(body["requestId"].is_string());
     assert!(body["message"].is_string());
 }
+
+/// Path - Lease: acquire, writes refused without the id, renew, change, break, release,
+/// expiry by time, and the lease headers on HEAD.
+#[tokio::test]
+async fn leases_lock_writes_and_expire() {
+    let d = Dfs::new();
+    let p = "Files/locked.txt";
+    d.upload(p, b"v1").await;
+    let lease = |action: &str| {
+        d.req(Method::POST, p)
+            .header("x-ms-lease-action", action)
+            .header("content-length", "0")
+    };
+    const A: &str = "0f6e36a4-1b9a-4c43-9d5e-3a4b7c2d1e01";
+    const B: &str = "0f6e36a4-1b9a-4c43-9d5e-3a4b7c2d1e02";
+
+    let r = lease("acquire")
+        .header("x-ms-lease-duration", "15")
+        .header("x-ms-proposed-lease-id", A)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    assert_eq!(header(&r, "x-ms-lease-id"), A);
+    assert!(r.headers().contains_key("etag"));
+    let r = d.head(p).await;
+    assert_eq!(header(&r, "x-ms-lease-state"), "leased");
+    assert_eq!(header(&r, "x-ms-lease-status"), "locked");
+    assert_eq!(header(&r, "x-ms-lease-duration"), "fixed");
+
+    // A second acquire, bad durations, and writes without (or with the wrong) id fail.
+    let (s, c) = error_code(
+        lease("acquire")
+            .header("x-ms-lease-duration", "-1")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((s, c.as_str()), (409, "LeaseAlreadyPresent"));
+    let (s, c) = error_code(
+        lease("acquire")
+            .header("x-ms-lease-duration", "10")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((s, c.as_str()), (400, "InvalidHeaderValue"));
+    let (s, c) = error_code(d.append(p, 2, b"x", true).await).await;
+    assert_eq!((s, c.as_str()), (412, "LeaseIdMissing"));
+    let (s, c) = error_code(d.delete(p, &[]).await).await;
+    assert_eq!((s, c.as_str()), (412, "LeaseIdMissing"));
+    let r = d
+        .req(Method::PATCH, p)
+        .query(&[("action", "append"), ("position", "2"), ("flush", "true")])
+        .header("x-ms-lease-id", B)
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    let (s, c) = error_code(r).await;
+    assert_eq!((s, c.as_str()), (412, "LeaseIdMismatchWithPathOperation"));
+    assert_eq!(d.get(p).await.bytes().await.unwrap(), &b"v1"[..]);
+    // With the id, the write goes through.
+    let r = d
+        .req(Method::PATCH, p)
+        .query(&[("action", "append"), ("position", "2"), ("flush", "true")])
+        .header("x-ms-lease-id", A)
+        .body("+")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    assert_eq!(d.get(p).await.bytes().await.unwrap(), &b"v1+"[..]);
+
+    // Renew and change need the current id.
+    let (s, c) = error_code(
+        lease("renew")
+            .header("x-ms-lease-id", B)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((s, c.as_str()), (409, "LeaseIdMismatchWithLeaseOperation"));
+    let r = lease("renew")
+        .header("x-ms-lease-id", A)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status().as_u16(), header(&r, "x-ms-lease-id")),
+        (200, A.to_owned())
+    );
+    let r = lease("change")
+        .header("x-ms-lease-id", A)
+        .header("x-ms-proposed-lease-id", B)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status().as_u16(), header(&r, "x-ms-lease-id")),
+        (200, B.to_owned())
+    );
+
+    // A fixed lease expires by time: writes without an id work again.
+    d.emu.advance_clock(std::time::Duration::from_secs(16));
+    let r = d.head(p).await;
+    assert_eq!(header(&r, "x-ms-lease-state"), "expired");
+    assert_eq!(header(&r, "x-ms-lease-status"), "unlocked");
+    assert!(!r.headers().contains_key("x-ms-lease-duration"));
+    assert_eq!(d.append(p, 3, b"!", true).await.status(), 202);
+
+    // An infinite lease, broken with a period: locked while breaking, then broken.
+    let r = lease("acquire")
+        .header("x-ms-lease-duration", "-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let id = header(&r, "x-ms-lease-id");
+    assert_eq!(id.len(), 36);
+    let r = lease("break")
+        .header("x-ms-lease-break-period", "20")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status().as_u16(), header(&r, "x-ms-lease-time")),
+        (202, "20".to_owned())
+    );
+    assert_eq!(header(&d.head(p).await, "x-ms-lease-state"), "breaking");
+    let (s, c) = error_code(d.delete(p, &[]).await).await;
+    assert_eq!((s, c.as_str()), (412, "LeaseIdMissing"));
+    d.emu.advance_clock(std::time::Duration::from_secs(21));
+    assert_eq!(header(&d.head(p).await, "x-ms-lease-state"), "broken");
+    let r = lease("release")
+        .header("x-ms-lease-id", &id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(header(&d.head(p).await, "x-ms-lease-state"), "available");
+    let (s, c) = error_code(lease("break").send().await.unwrap()).await;
+    assert_eq!((s, c.as_str()), (409, "LeaseNotPresentWithLeaseOperation"));
+
+    // A lease on a missing path: 404.
+    let r = d
+        .req(Method::POST, "Files/missing.txt")
+        .header("x-ms-lease-action", "acquire")
+        .header("x-ms-lease-duration", "-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(r).await, (404, "PathNotFound".to_owned()));
+
+    // Deleting with the id works and forgets the lease.
+    let r = lease("acquire")
+        .header("x-ms-lease-duration", "-1")
+        .header("x-ms-proposed-lease-id", A)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let r = d
+        .req(Method::DELETE, p)
+        .header("x-ms-lease-id", A)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    d.upload(p, b"new").await;
+    assert_eq!(header(&d.head(p).await, "x-ms-lease-state"), "available");
+}
