@@ -10,6 +10,6 @@ mod list;
 pub mod model;
 
 pub use client::{DEFAULT_CHUNK_SIZE, DfsClient, Uploaded, X_MS_VERSION};
-pub use error::DfsError;
+pub use error::{DfsError, Missing};
 pub use list::{MAX_RESULTS, Page};
 pub use model::{PathEntry, Properties};

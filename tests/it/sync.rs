@@ -687,12 +687,13 @@ fn cli_summary_json_dry_run_and_exit_codes() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/dir"));
 
-    // A remote that refuses everything: exit 1, nothing changed.
+    // A remote that refuses everything (403): a configuration error (access), exit 2,
+    // nothing changed.
     f.emu.deny(&format!("/{}", f.emu.workspace_name()));
     let out = run(&[&src_arg, &url]);
     assert_eq!(
         out.status.code(),
-        Some(1),
+        Some(2),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
@@ -771,4 +772,197 @@ async fn an_interrupted_first_sync_keeps_the_files_it_finished() {
     assert_eq!(rest.uploaded + rest.unchanged, 300);
     assert_eq!(rest.uploaded as usize, uploads_of(&f.emu.requests()).len());
     assert_eq!(remote_tree(&f, "ckpt"), tree(src.path()));
+}
+
+/// Runs `fabric-remote sync ARGS…` against the fixture's emulator with its cache dir.
+fn cli_sync(f: &Fixture, args: &[&str]) -> std::process::Output {
+    fabric_remote()
+        .arg("sync")
+        .args(args)
+        .env("FABRIC_REMOTE_TOKEN", "t")
+        .env("FABRIC_REMOTE_CACHE_DIR", f.cache.path())
+        .output()
+        .unwrap()
+}
+
+/// The lakehouse URL with `item` in place of `lake.Lakehouse`.
+fn item_url(f: &Fixture, item: &str, rest: &str) -> String {
+    format!(
+        "{}/{}/{item}/{rest}",
+        f.emu.url(),
+        f.emu.workspace_name().replace(' ', "%20")
+    )
+}
+
+/// Issue 8 item 1: a download from a remote root that does not exist used to wipe the local
+/// folder and exit 0. Each wrong URL (missing folder, wrong lakehouse, `files` for `Files`,
+/// wrong workspace) is now exit 2 with one sentence naming what was not found, and every
+/// local file survives.
+#[test]
+fn issue_8_download_from_a_missing_remote_root_deletes_nothing() {
+    let f = Fixture::new(Config::default());
+    let src = tempfile::tempdir().unwrap();
+    sample_tree(src.path(), 4);
+    let up = cli_sync(&f, &[&src.path().to_string_lossy(), &f.url("proj")]);
+    assert_eq!(
+        up.status.code(),
+        Some(0),
+        "{}",
+        crate::util::text(&up.stderr)
+    );
+
+    let local = tempfile::tempdir().unwrap();
+    sample_tree(local.path(), 2);
+    write(local.path(), "notes.txt", b"mine");
+    let before = tree(local.path());
+    let ws = f.emu.workspace_name().replace(' ', "%20");
+    let cases = [
+        (f.url("no-such-dir"), "`Files/no-such-dir` does not exist"),
+        (
+            item_url(&f, "nolake.Lakehouse", "Files/proj"),
+            "`nolake.Lakehouse` does not exist",
+        ),
+        (
+            item_url(&f, "lake.Lakehouse", "files/proj"),
+            "`files` does not exist",
+        ),
+        (
+            format!("{}/NoWorkspace/lake.Lakehouse/Files/proj", f.emu.url()),
+            "workspace `NoWorkspace` does not exist",
+        ),
+    ];
+    for (url, needle) in cases {
+        let out = cli_sync(&f, &[&url, &local.path().to_string_lossy()]);
+        let stderr = crate::util::assert_usage_error(&out);
+        assert!(stderr.contains(needle), "{url}: {stderr}");
+        assert!(
+            !stderr.contains(&ws) || needle.contains("workspace"),
+            "{stderr}"
+        );
+        assert_eq!(
+            tree(local.path()),
+            before,
+            "{url}: local files were touched"
+        );
+        assert!(crate::util::text(&out.stdout).is_empty(), "{url}");
+    }
+    // The `files` case says how to spell it.
+    let out = cli_sync(
+        &f,
+        &[
+            &item_url(&f, "lake.Lakehouse", "files/proj"),
+            &local.path().to_string_lossy(),
+        ],
+    );
+    assert!(
+        crate::util::text(&out.stderr).contains("hint: OneLake folder names are case-sensitive"),
+        "{}",
+        crate::util::text(&out.stderr)
+    );
+}
+
+/// Issue 8 item 1, the mirror image: an upload into a lakehouse (or workspace) that does
+/// not exist used to print one 404 line per file. It is one sentence, and nothing is sent
+/// after the listing showed the root cannot exist.
+#[test]
+fn issue_8_upload_into_a_missing_lakehouse_is_one_sentence() {
+    let f = Fixture::new(Config::default());
+    let src = tempfile::tempdir().unwrap();
+    sample_tree(src.path(), 30);
+    for (url, needle) in [
+        (
+            item_url(&f, "nolake.Lakehouse", "Files/proj"),
+            "`nolake.Lakehouse` does not exist",
+        ),
+        (
+            item_url(&f, "lake.Lakehouse", "files/proj"),
+            "`files` does not exist",
+        ),
+        (
+            format!("{}/NoWorkspace/lake.Lakehouse/Files/proj", f.emu.url()),
+            "workspace `NoWorkspace` does not exist",
+        ),
+    ] {
+        f.emu.clear_requests();
+        let out = cli_sync(&f, &[&src.path().to_string_lossy(), &url]);
+        let stderr = crate::util::assert_usage_error(&out);
+        assert!(stderr.contains(needle), "{url}: {stderr}");
+        assert_eq!(writes(&f.emu.requests()), 0, "{url}: nothing written");
+    }
+}
+
+/// Issue 8 item 2: a download used to remove whole local directories the remote does not
+/// have, `test.env` and excluded files inside them included, and to report `"deleted":0`.
+/// Excluded paths and `test.env` now survive (unless `--delete-excluded`, which still never
+/// touches `test.env`), and every deleted file is counted.
+#[test]
+fn issue_8_download_keeps_test_env_and_excluded_files_in_extra_directories() {
+    let f = Fixture::new(Config::default());
+    let src = tempfile::tempdir().unwrap();
+    sample_tree(src.path(), 3);
+    let up = cli_sync(&f, &[&src.path().to_string_lossy(), &f.url("work")]);
+    assert_eq!(
+        up.status.code(),
+        Some(0),
+        "{}",
+        crate::util::text(&up.stderr)
+    );
+
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    for (rel, body) in tree(src.path()) {
+        write(w, &rel, &body);
+    }
+    write(w, "tools/node_modules/pkg/index.js", b"kept: excluded");
+    write(w, "tools/build.sh", b"goes: not in the remote");
+    write(w, "conf/test.env", b"AZURE_CLIENT_SECRET=kept");
+    write(w, "old/a.txt", b"goes");
+    write(w, "old/deeper/b.txt", b"goes");
+    let args = |extra: &[&str]| -> Vec<String> {
+        let mut v = vec![
+            f.url("work"),
+            w.to_string_lossy().into_owned(),
+            "--exclude".into(),
+            "node_modules".into(),
+            "--json".into(),
+        ];
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    let argv = args(&[]);
+    let out = cli_sync(&f, &argv.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        crate::util::text(&out.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        summary["deleted"], 3,
+        "each deleted file is counted: {summary}"
+    );
+
+    let mut expected = tree(src.path());
+    expected.insert(
+        "tools/node_modules/pkg/index.js".into(),
+        b"kept: excluded".to_vec(),
+    );
+    expected.insert("conf/test.env".into(), b"AZURE_CLIENT_SECRET=kept".to_vec());
+    assert_eq!(tree(w), expected);
+    assert!(!w.join("old").exists(), "the emptied directory is removed");
+
+    // --delete-excluded removes the excluded files too, but never test.env.
+    let argv = args(&["--delete-excluded"]);
+    let out = cli_sync(&f, &argv.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        crate::util::text(&out.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["deleted"], 1, "{summary}");
+    expected.remove("tools/node_modules/pkg/index.js");
+    assert_eq!(tree(w), expected);
 }

@@ -14,14 +14,22 @@ use futures::TryStreamExt;
 use crate::cli::ExitStatus;
 use crate::cli::args::LsArgs;
 use crate::cli::context;
+use crate::cli::diagnostics::Report;
 
-pub async fn run(args: &LsArgs) -> anyhow::Result<ExitStatus> {
+pub async fn run(args: &LsArgs) -> Result<ExitStatus, Report> {
     let env = Env::process();
+    if !args.url.contains("://") {
+        return Err(Report::usage(format!(
+            "`{}` is not a URL; `ls` lists remote folders, so give https://onelake.dfs.fabric.microsoft.com/<workspace>/<item>/Files/<dir>, abfss://… or an http(s) DFS endpoint",
+            args.url
+        )));
+    }
     let dir = context::remote_location(&args.url, &env)?;
     let dfs = context::dfs_client(&env)?;
 
     let mut rows: Vec<(String, PathEntry)> = Vec::new();
     let mut pages = std::pin::pin!(dfs.list(&dir, args.recursive));
+    let mut missing = false;
     loop {
         match pages.try_next().await {
             Ok(Some(page)) => {
@@ -32,11 +40,15 @@ pub async fn run(args: &LsArgs) -> anyhow::Result<ExitStatus> {
                 }
             }
             Ok(None) => break,
+            Err(DfsError::NotFound(_)) => {
+                missing = true;
+                break;
+            }
             Err(e) => return Err(e.into()),
         }
     }
-    if rows.is_empty() {
-        // Nothing listed: the URL may be a file, or nothing at all.
+    if rows.is_empty() && !dir.is_protected() {
+        // Nothing listed: the URL may be a file, an empty folder, or nothing at all.
         match dfs.head(&dir).await? {
             Some(props) if !props.is_directory => {
                 let name = dir.segments().last().cloned().unwrap_or_default();
@@ -53,8 +65,10 @@ pub async fn run(args: &LsArgs) -> anyhow::Result<ExitStatus> {
                 ));
             }
             Some(_) => {}
-            None => return Err(DfsError::NotFound(dir.to_string()).into()),
+            None => return Err(dfs.explain_missing(&dir).await.into()),
         }
+    } else if missing {
+        return Err(dfs.explain_missing(&dir).await.into());
     }
     rows.sort_by(|a, b| a.0.cmp(&b.0));
 
