@@ -31,3 +31,4 @@ pub mod junit;
 pub mod location;
 pub mod secret;
 pub mod sync;
+pub mod time;

@@ -141,16 +141,7 @@ impl Manifest {
         out.push_str(HEADER);
         out.push('\n');
         for e in &self.entries {
-            out.push_str(&hex(&e.sha256));
-            out.push('\t');
-            out.push_str(&e.size.to_string());
-            out.push('\t');
-            out.push_str(&e.etag.to_string());
-            out.push('\t');
-            out.push_str(&e.md5.map_or_else(|| "-".to_string(), |m| hex_bytes(&m)));
-            out.push('\t');
-            out.push_str(&escape_path(&e.path));
-            out.push('\n');
+            out.push_str(&entry_line(e));
         }
         out.into_bytes()
     }
@@ -162,6 +153,18 @@ impl Manifest {
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
+}
+
+/// One entry as a line, newline included (shared with the local journal).
+pub(crate) fn entry_line(e: &ManifestEntry) -> String {
+    format!(
+        "{}\t{}\t{}\t{}\t{}\n",
+        hex(&e.sha256),
+        e.size,
+        e.etag,
+        e.md5.map_or_else(|| "-".to_string(), |m| hex_bytes(&m)),
+        escape_path(&e.path)
+    )
 }
 
 /// One entry line (shared with the local journal, which uses the same line format).

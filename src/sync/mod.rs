@@ -15,6 +15,8 @@ mod download;
 pub mod exclude;
 pub mod execute;
 pub mod hashcache;
+pub mod journal;
+pub mod lock;
 pub mod manifest;
 pub mod plan;
 pub mod record;
@@ -106,6 +108,8 @@ pub trait Reporter: Send + Sync {
     fn deleted(&self, _path: &str) {}
     fn failed(&self, _path: &str, _error: &str) {}
     fn warning(&self, _message: &str) {}
+    /// Something the user should know that is not a problem (waiting for a lock).
+    fn notice(&self, _message: &str) {}
 }
 
 /// A reporter that reports nothing.
@@ -178,6 +182,23 @@ pub enum SyncError {
         local.display()
     )]
     SameStorage { local: PathBuf, remote: String },
+    /// Another sync holds the remote root's lock (and did not let go within `--lock-wait`).
+    #[error(
+        "another sync to {root} is running{}; nothing was changed",
+        holder.as_ref().map(|h| format!(" ({h})")).unwrap_or_default()
+    )]
+    Busy {
+        root: String,
+        /// `since <time> on host <h>, pid <p>`, when its record could be read.
+        holder: Option<String>,
+    },
+    /// The lock was lost mid-run (its lease was broken or expired and taken by another).
+    #[error(
+        "lost the lock on {root} while syncing (another sync took it over), so this one stopped before writing the manifest"
+    )]
+    LockLost { root: String },
+    #[error("could not take the lock on the remote root, so nothing was changed")]
+    Lock(#[source] Box<DfsError>),
     #[error("could not list the remote tree, so nothing was changed")]
     Listing(#[source] Box<DfsError>),
     #[error("could not read the remote manifest, so nothing was changed")]
@@ -213,7 +234,11 @@ impl Diagnostic for SyncError {
             | SyncError::Exclude(_)
             | SyncError::Local { .. }
             | SyncError::SameStorage { .. } => Kind::Usage,
-            SyncError::Remote(e) | SyncError::Listing(e) | SyncError::Manifest(e) => e.kind(),
+            SyncError::Busy { .. } | SyncError::LockLost { .. } => Kind::Failed,
+            SyncError::Remote(e)
+            | SyncError::Listing(e)
+            | SyncError::Manifest(e)
+            | SyncError::Lock(e) => e.kind(),
         }
     }
 
@@ -228,6 +253,13 @@ impl Diagnostic for SyncError {
                 }
                 _ => format!("{what} must be a readable local directory"),
             }),
+            SyncError::Busy { .. } => Some(format!(
+                "wait for it to finish, or pass --lock-wait SECS to wait longer; the lock of a sync that was killed frees itself within {}s",
+                lock::LEASE_SECONDS
+            )),
+            SyncError::LockLost { .. } => Some(
+                "run sync again: files already uploaded are not sent again".into(),
+            ),
             SyncError::SameStorage { .. } => Some(
                 "sync between a working copy and the remote URL, not the remote's own folder (inside a Spark job, copy from /lakehouse/default/Files instead)".into(),
             ),
@@ -238,7 +270,10 @@ impl Diagnostic for SyncError {
     fn diagnostic_source(&self) -> Option<&dyn Diagnostic> {
         match self {
             SyncError::Exclude(e) => Some(e),
-            SyncError::Remote(e) | SyncError::Listing(e) | SyncError::Manifest(e) => Some(&**e),
+            SyncError::Remote(e)
+            | SyncError::Listing(e)
+            | SyncError::Manifest(e)
+            | SyncError::Lock(e) => Some(&**e),
             _ => None,
         }
     }

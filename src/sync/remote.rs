@@ -126,23 +126,32 @@ pub async fn read_manifest(
     Ok(manifest)
 }
 
-/// Uploads `manifest` to `root` and refreshes the local cache with the new ETag.
+/// Uploads `manifest` to `root` and refreshes the local cache with the new ETag, which it
+/// returns. `previous` is the manifest's ETag as last seen (`None`: there was none): the
+/// write fails rather than replace a manifest someone else wrote meanwhile.
 pub async fn write_manifest(
     dfs: &DfsClient,
     root: &RemoteLocation,
     manifest: &Manifest,
+    previous: Option<&Etag>,
     cache: Option<&Path>,
-) -> Result<(), DfsError> {
+) -> Result<Etag, DfsError> {
     let loc = root.join(MANIFEST_NAME).map_err(|e| DfsError::BadListing {
         location: root.to_string(),
         message: e.to_string(),
     })?;
     let bytes = bytes::Bytes::from(manifest.to_bytes());
-    let up = dfs.upload_bytes(&loc, &bytes).await?;
+    let conditions = crate::dfs::Conditions {
+        if_match: previous.map(ToString::to_string),
+        if_none_match_any: previous.is_none(),
+        lease_id: None,
+    };
+    let up = dfs.upload_bytes_with(&loc, &bytes, &conditions).await?;
+    let etag = Etag::parse(&up.etag);
     if let Some(cache) = cache {
-        store_cached(cache, &Etag::parse(&up.etag), &bytes);
+        store_cached(cache, &etag, &bytes);
     }
-    Ok(())
+    Ok(etag)
 }
 
 /// Cache file: first line the ETag, then the manifest bytes.

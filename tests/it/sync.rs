@@ -20,6 +20,7 @@ use fabric_remote::sync::{self, Silent, Summary, SyncError, SyncOptions};
 use crate::util::fabric_remote;
 
 const MANIFEST: &str = ".fabric-remote-manifest";
+const LOCK: &str = ".fabric-remote-lock";
 
 struct Fixture {
     emu: Emulator,
@@ -102,11 +103,19 @@ fn writes(log: &[RecordedRequest]) -> usize {
         .count()
 }
 
+/// Lease requests (the lock on the remote root).
+fn leases(log: &[RecordedRequest]) -> usize {
+    log.iter().filter(|r| r.method == "POST").count()
+}
+
 fn uploads_of(log: &[RecordedRequest]) -> Vec<String> {
     let mut v: Vec<String> = log
         .iter()
         .filter(|r| {
-            r.method == "PUT" && r.query.contains("resource=file") && !r.path.ends_with(MANIFEST)
+            r.method == "PUT"
+                && r.query.contains("resource=file")
+                && !r.path.ends_with(MANIFEST)
+                && !r.path.ends_with(LOCK)
         })
         .map(|r| r.path.rsplit('/').next().unwrap_or_default().to_string())
         .collect();
@@ -155,10 +164,11 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     out
 }
 
-/// The remote tree as the emulator stores it, without our manifest.
+/// The remote tree as the emulator stores it, without our manifest and lock file.
 fn remote_tree(f: &Fixture, sub: &str) -> BTreeMap<String, Vec<u8>> {
     let mut t = tree(&f.remote_dir(sub));
     t.remove(MANIFEST);
+    t.remove(LOCK);
     t
 }
 
@@ -218,12 +228,15 @@ async fn request_counts_for_the_everyday_cases() {
     sample_tree(src.path(), n);
     let options = f.options();
 
-    // First sync: at most 2 writes per small file, plus the manifest (2) and one listing.
+    // First sync: at most 2 writes per small file, plus the manifest (2), the lock file's
+    // creation and its start and end records (3), one listing, and the lease taken and
+    // released.
     f.emu.clear_requests();
     let first = f.up(src.path(), "counts", &options).await.unwrap();
     let log = f.emu.requests();
     assert_eq!(first.uploaded, n as u64);
-    assert_eq!(writes(&log), 2 * n + 2, "2 per file + manifest");
+    assert_eq!(writes(&log), 2 * n + 2 + 3, "2 per file + manifest + lock");
+    assert_eq!(leases(&log), 2, "acquire, release");
     let listings = log.iter().filter(|r| r.method == "GET").count();
     assert_eq!(listings, 1, "one listing, no manifest yet: {log:?}");
 
@@ -279,7 +292,12 @@ async fn request_counts_for_the_everyday_cases() {
         uploads_of(&f.emu.requests()),
         ["mod1.py", "mod22.py", "mod7.py"]
     );
-    assert_eq!(writes(&f.emu.requests()), 3 * 2 + 2);
+    assert_eq!(
+        writes(&f.emu.requests()),
+        3 * 2 + 2 + 2,
+        "files, manifest, lock records"
+    );
+    assert_eq!(leases(&f.emu.requests()), 2);
 
     // Behind our back: one remote file deleted, one overwritten. Both are repaired.
     let victim = f.remote("counts/pkg3/mod3.py");
@@ -965,4 +983,283 @@ fn issue_8_download_keeps_test_env_and_excluded_files_in_extra_directories() {
     assert_eq!(summary["deleted"], 1, "{summary}");
     expected.remove("tools/node_modules/pkg/index.js");
     assert_eq!(tree(w), expected);
+}
+
+/// Issue 8 item 3: a local folder that is the remote's own storage (here the emulator's data
+/// directory; in a Spark job `/lakehouse/default/Files`) used to have every file truncated to
+/// 0 bytes by an upload. Both directions now refuse before anything is written.
+#[test]
+fn issue_8_syncing_the_remotes_own_storage_destroys_nothing() {
+    let f = Fixture::new(Config::default());
+    let src = tempfile::tempdir().unwrap();
+    sample_tree(src.path(), 20);
+    let up = cli_sync(&f, &[&src.path().to_string_lossy(), &f.url("own")]);
+    assert_eq!(
+        up.status.code(),
+        Some(0),
+        "{}",
+        crate::util::text(&up.stderr)
+    );
+    let storage = f.remote_dir("own");
+    // Someone edits a file right in the storage folder: now there is something to upload.
+    write(&storage, "pkg0/mod0.py", b"edited in place\n");
+    let before = remote_tree(&f, "own");
+    assert_eq!(before.len(), 20);
+
+    f.emu.clear_requests();
+    let out = cli_sync(&f, &[&storage.to_string_lossy(), &f.url("own")]);
+    let stderr = crate::util::assert_usage_error_after_warnings(&out);
+    assert!(stderr.contains("is the storage of"), "{stderr}");
+    assert_eq!(remote_tree(&f, "own"), before, "no file was truncated");
+    let content_writes = f
+        .emu
+        .requests()
+        .iter()
+        .filter(|r| matches!(r.method.as_str(), "PUT" | "PATCH" | "DELETE"))
+        .filter(|r| !r.path.ends_with(LOCK))
+        .count();
+    assert_eq!(content_writes, 0, "only the lock record was written");
+
+    // The other way round: downloading into the storage folder refuses too.
+    let out = cli_sync(&f, &[&f.url("own"), &storage.to_string_lossy()]);
+    let stderr = crate::util::assert_usage_error(&out);
+    assert!(stderr.contains("is the storage of"), "{stderr}");
+    assert_eq!(remote_tree(&f, "own"), before);
+}
+
+/// Content files committed in `log` (an append with `flush=true` that succeeded), by path.
+fn committed(log: &[RecordedRequest]) -> Vec<String> {
+    log.iter()
+        .filter(|r| {
+            r.method == "PATCH"
+                && r.query.contains("flush=true")
+                && r.status == 202
+                && !r.path.ends_with(MANIFEST)
+                && !r.path.ends_with(LOCK)
+        })
+        .map(|r| r.path.clone())
+        .collect()
+}
+
+/// Content files whose upload began (their create) in `log`, by path.
+fn created(log: &[RecordedRequest]) -> Vec<String> {
+    log.iter()
+        .filter(|r| {
+            r.method == "PUT"
+                && r.query.contains("resource=file")
+                && !r.path.ends_with(MANIFEST)
+                && !r.path.ends_with(LOCK)
+        })
+        .map(|r| r.path.clone())
+        .collect()
+}
+
+/// Issue 8 item 12: a killed upload used to send again everything it had finished since
+/// the last 30-second manifest checkpoint. `kill -9` at several points (the first file, a
+/// third, two thirds — none near a checkpoint): each re-run sends again at most the files
+/// that were in flight when the previous one died (at most `--concurrency`), and the last
+/// run is a no-op.
+#[test]
+fn issue_8_a_killed_upload_resends_at_most_the_files_in_flight() {
+    let f = Fixture::new(Config {
+        latency_ms: 4,
+        ..Config::default()
+    });
+    let src = tempfile::tempdir().unwrap();
+    let total = 600;
+    for i in 0..total {
+        write(
+            src.path(),
+            &format!("r{}/f{i}.txt", i % 9),
+            format!("resume {i}\n").as_bytes(),
+        );
+    }
+    let concurrency = 4;
+    let spawn = || {
+        fabric_remote()
+            .args(["sync", "--concurrency", "4", "--lock-wait", "5"])
+            .arg(src.path())
+            .arg(f.url("resume"))
+            .env("FABRIC_REMOTE_TOKEN", "t")
+            .env("FABRIC_REMOTE_CACHE_DIR", f.cache.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut landed: std::collections::HashSet<String> = Default::default();
+    let mut resent = Vec::new();
+    for kill_after in [1, total / 3, 2 * total / 3] {
+        f.emu.clear_requests();
+        let mut child = spawn();
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while landed.len() + committed(&f.emu.requests()).len() < kill_after {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the sync made no progress"
+            );
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "finished before the kill"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        // Give requests already on the wire time to be logged.
+        std::thread::sleep(Duration::from_millis(50));
+        let log = f.emu.requests();
+        resent.push(created(&log).iter().filter(|p| landed.contains(*p)).count());
+        landed.extend(committed(&log));
+    }
+    assert!(landed.len() < total, "the kills interrupted the upload");
+
+    f.emu.clear_requests();
+    let out = spawn().wait_with_output().unwrap();
+    assert!(out.status.success());
+    let log = f.emu.requests();
+    resent.push(created(&log).iter().filter(|p| landed.contains(*p)).count());
+    eprintln!("files sent again after each kill: {resent:?} (concurrency {concurrency})");
+    assert!(
+        resent.iter().all(|&n| n <= concurrency),
+        "re-sent {resent:?}, more than the {concurrency} that can be in flight"
+    );
+    assert_eq!(
+        created(&log).len() + landed.len() - resent.last().unwrap(),
+        total,
+        "every file sent exactly once more than needed only when in flight"
+    );
+    assert_eq!(remote_tree(&f, "resume"), tree(src.path()));
+    f.emu.clear_requests();
+    let again = cli_sync(
+        &f,
+        &[&src.path().to_string_lossy(), &f.url("resume"), "--json"],
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(
+        (summary["uploaded"].as_u64(), summary["unchanged"].as_u64()),
+        (Some(0), Some(total as u64))
+    );
+    assert_eq!(f.emu.requests().len(), 1, "a no-op: one listing");
+}
+
+/// Issue 8 item 13: two syncs to one remote at once used to fight (failed appends, the next
+/// run re-uploading hundreds of identical files). Started together, one takes the root's
+/// lock and the other waits for it, then finds nothing left to do: both exit 0, every file
+/// is sent once, and a third run is a no-op. With `--lock-wait 0` the second one stops at
+/// once with one sentence saying who holds the lock and since when.
+#[test]
+fn issue_8_two_syncs_at_once_take_turns() {
+    let f = Fixture::new(Config {
+        latency_ms: 3,
+        ..Config::default()
+    });
+    let src = tempfile::tempdir().unwrap();
+    let n = 300;
+    sample_tree(src.path(), n);
+    let spawn = |extra: &[&str]| {
+        fabric_remote()
+            .arg("sync")
+            .arg(src.path())
+            .arg(f.url("turns"))
+            .args(extra)
+            .env("FABRIC_REMOTE_TOKEN", "t")
+            .env("FABRIC_REMOTE_CACHE_DIR", f.cache.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let lock_taken = |emu: &Emulator| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !emu
+            .requests()
+            .iter()
+            .any(|r| r.method == "POST" && r.status == 201)
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no sync took the lock"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    };
+    // Started together: who gets the lock first is up to the scheduler.
+    let (a, b) = (spawn(&["--json"]), spawn(&["--json"]));
+    let first = [a.wait_with_output().unwrap(), b.wait_with_output().unwrap()];
+    // And the second one started while the first surely holds the lock (slow requests,
+    // every file changed): it must wait.
+    for i in 0..n {
+        write(
+            src.path(),
+            &format!("pkg{}/mod{i}.py", i % 5),
+            b"second round\n",
+        );
+    }
+    f.emu.set_faults(0.0, 0.0, 30);
+    f.emu.clear_requests();
+    let a = spawn(&["--json"]);
+    lock_taken(&f.emu);
+    let b = spawn(&["--json"]);
+    let second = [a.wait_with_output().unwrap(), b.wait_with_output().unwrap()];
+    let mut uploaded = 0;
+    for out in first.iter().chain(&second) {
+        let stderr = crate::util::text(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(summary["failed"], 0, "{summary}");
+        uploaded += summary["uploaded"].as_u64().unwrap();
+    }
+    assert_eq!(uploaded, 2 * n as u64, "each file sent once per round");
+    let waited = crate::util::text(&second[1].stderr);
+    assert!(waited.contains("waiting for another sync to"), "{waited}");
+    assert!(
+        waited.contains(", pid "),
+        "the waiter says who holds the lock: {waited}"
+    );
+    assert_eq!(remote_tree(&f, "turns"), tree(src.path()));
+
+    // A third run: nothing to do, one listing.
+    f.emu.set_faults(0.0, 0.0, 0);
+    f.emu.clear_requests();
+    let third = cli_sync(
+        &f,
+        &[&src.path().to_string_lossy(), &f.url("turns"), "--json"],
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&third.stdout).unwrap();
+    assert_eq!(summary["uploaded"], 0);
+    assert_eq!(f.emu.requests().len(), 1);
+
+    // --lock-wait 0 while another sync holds the lock: one sentence, exit 1, nothing sent.
+    for i in 0..n {
+        write(src.path(), &format!("pkg{}/mod{i}.py", i % 5), b"changed\n");
+    }
+    f.emu.set_faults(0.0, 0.0, 30);
+    f.emu.clear_requests();
+    let holder = spawn(&[]);
+    lock_taken(&f.emu);
+    let other = tempfile::tempdir().unwrap();
+    let refused = fabric_remote()
+        .arg("sync")
+        .arg(src.path())
+        .arg(f.url("turns"))
+        .args(["--lock-wait", "0"])
+        .env("FABRIC_REMOTE_TOKEN", "t")
+        .env("FABRIC_REMOTE_CACHE_DIR", other.path())
+        .output()
+        .unwrap();
+    let holder = holder.wait_with_output().unwrap();
+    assert_eq!(holder.status.code(), Some(0));
+    let stderr = crate::util::text(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with("error: another sync to ") && stderr.contains(" is running (since "),
+        "{stderr}"
+    );
+    assert!(stderr.contains(", pid "), "{stderr}");
+    assert!(stderr.contains("hint: wait for it to finish"), "{stderr}");
+    assert_eq!(
+        stderr.lines().filter(|l| l.starts_with("error:")).count(),
+        1
+    );
 }

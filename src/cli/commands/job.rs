@@ -333,7 +333,7 @@ async fn status(a: &JobInstanceArgs, env: &Env) -> Result<ExitStatus, Report> {
         None => println!("Status: {status}"),
     }
     let time = |t: Option<std::time::SystemTime>| {
-        t.map(|t| super::ls::iso8601(t.max(UNIX_EPOCH)))
+        t.map(|t| fabric_remote::time::iso8601(t.max(UNIX_EPOCH)))
             .unwrap_or_else(|| "-".into())
     };
     println!("Started: {}", time(instance.start_time));

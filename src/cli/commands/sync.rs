@@ -189,4 +189,7 @@ impl Reporter for Console {
     fn warning(&self, message: &str) {
         self.line(&format!("warning: {message}"));
     }
+    fn notice(&self, message: &str) {
+        self.line(message);
+    }
 }
