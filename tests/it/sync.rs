@@ -783,6 +783,8 @@ async fn an_interrupted_first_sync_keeps_the_files_it_finished() {
         r = f.up(src.path(), "ckpt", &options) => panic!("the run should have been cut: {r:?}"),
         () = checkpointed => {}
     }
+    // Requests of the cut run still on the wire are logged before the count starts.
+    tokio::time::sleep(Duration::from_millis(100)).await;
     f.emu.clear_requests();
     let rest = f.up(src.path(), "ckpt", &f.options()).await.unwrap();
     assert!(rest.unchanged > 0, "checkpointed uploads are not repeated");
@@ -1262,4 +1264,215 @@ fn issue_8_two_syncs_at_once_take_turns() {
         stderr.lines().filter(|l| l.starts_with("error:")).count(),
         1
     );
+}
+
+/// A command that runs as an unprivileged user when the tests run as root (root reads any
+/// directory, so an unreadable one cannot be made otherwise). `None` if that is impossible.
+fn unprivileged(dirs: &[&Path]) -> Option<std::process::Command> {
+    let uid = std::fs::read_to_string("/proc/self/status")
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .next()?
+        .to_string();
+    let bin = std::env::var_os("FABRIC_REMOTE_TEST_BIN")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_fabric-remote").into());
+    if uid != "0" {
+        return Some(std::process::Command::new(bin));
+    }
+    use std::os::unix::fs::PermissionsExt;
+    for d in dirs {
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o777)).ok()?;
+    }
+    let mut cmd = std::process::Command::new("setpriv");
+    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(bin);
+    Some(cmd)
+}
+
+/// Issue 8 item 4: an unreadable SRC root used to exit 0 after a warning (SPEC: 2), and a
+/// broken link with `--follow-links` exited 0 while deletes were silently held back.
+#[test]
+fn issue_8_an_unreadable_src_is_exit_2_and_a_broken_link_is_exit_1() {
+    use std::os::unix::fs::PermissionsExt;
+    let f = Fixture::new(Config::default());
+    let base = tempfile::tempdir().unwrap();
+    let src = base.path().join("src");
+    sample_tree(&src, 3);
+    let cache = tempfile::tempdir().unwrap();
+    let Some(mut cmd) = unprivileged(&[base.path(), cache.path()]) else {
+        panic!("cannot run as an unprivileged user (setpriv missing?)");
+    };
+    std::fs::set_permissions(&src, std::fs::Permissions::from_mode(0o000)).unwrap();
+    let out = cmd
+        .arg("sync")
+        .arg(&src)
+        .arg(f.url("locked"))
+        .env("FABRIC_REMOTE_TOKEN", "t")
+        .env("FABRIC_REMOTE_CACHE_DIR", cache.path())
+        .output()
+        .unwrap();
+    std::fs::set_permissions(&src, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let stderr = crate::util::assert_usage_error(&out);
+    assert!(
+        stderr.contains("cannot be read (permission denied)"),
+        "{stderr}"
+    );
+    assert!(remote_tree(&f, "locked").is_empty());
+
+    // A broken link followed: named, deletes held back and said so, exit 1.
+    let up = cli_sync(&f, &[&src.to_string_lossy(), &f.url("links")]);
+    assert_eq!(
+        up.status.code(),
+        Some(0),
+        "{}",
+        crate::util::text(&up.stderr)
+    );
+    std::fs::remove_file(src.join("pkg0/mod0.py")).unwrap();
+    std::os::unix::fs::symlink(src.join("nowhere"), src.join("dangling")).unwrap();
+    let out = cli_sync(
+        &f,
+        &[&src.to_string_lossy(), &f.url("links"), "--follow-links"],
+    );
+    let stderr = crate::util::text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("failed: dangling: "), "{stderr}");
+    assert!(stderr.contains("were not deleted"), "{stderr}");
+    assert!(
+        f.remote_dir("links/pkg0/mod0.py").exists(),
+        "the delete was held"
+    );
+}
+
+/// Issue 8 item 6: a legal 255-byte name uploaded but could not be downloaded (the
+/// temporary name grew past 255). Temporary names are now short whatever the target's.
+#[test]
+fn issue_8_a_255_byte_name_round_trips() {
+    let f = Fixture::new(Config::default());
+    let src = tempfile::tempdir().unwrap();
+    let long = format!("{}.txt", "n".repeat(251));
+    assert_eq!(long.len(), 255);
+    write(src.path(), &format!("dir/{long}"), b"long name");
+    let up = cli_sync(&f, &[&src.path().to_string_lossy(), &f.url("long")]);
+    assert_eq!(
+        up.status.code(),
+        Some(0),
+        "{}",
+        crate::util::text(&up.stderr)
+    );
+    let dst = tempfile::tempdir().unwrap();
+    let down = cli_sync(&f, &[&f.url("long"), &dst.path().to_string_lossy()]);
+    assert_eq!(
+        down.status.code(),
+        Some(0),
+        "{}",
+        crate::util::text(&down.stderr)
+    );
+    assert_eq!(tree(dst.path()), tree(src.path()));
+}
+
+/// Issue 8 item 7: `back\slash` was uploaded, then re-uploaded on every run with a warning,
+/// and refused on download. Such names are skipped with a warning in both directions from
+/// the first run, never deleted on either side, and a re-run is a no-op.
+#[test]
+fn issue_8_a_backslash_name_is_skipped_the_same_way_every_run() {
+    let f = Fixture::new(Config::default());
+    let src = tempfile::tempdir().unwrap();
+    sample_tree(src.path(), 2);
+    write(src.path(), "back\\slash", b"windows would split me");
+    let args = [
+        src.path().to_string_lossy().into_owned(),
+        f.url("bs"),
+        "--json".into(),
+    ];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let first = cli_sync(&f, &args);
+    let stderr = crate::util::text(&first.stderr);
+    assert_eq!(first.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("warning: skipped `back\\slash`"),
+        "{stderr}"
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
+    assert_eq!(summary["uploaded"], 2);
+    assert!(!f.remote_dir("bs/back\\slash").exists());
+    f.emu.clear_requests();
+    let again = cli_sync(&f, &args);
+    let summary: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(
+        (summary["uploaded"].as_u64(), summary["failed"].as_u64()),
+        (Some(0), Some(0))
+    );
+    assert_eq!(f.emu.requests().len(), 1, "a no-op");
+
+    // A remote name with a backslash: skipped on download, and the local one is kept.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(f.dfs.upload_bytes(
+        &f.remote("bs").join("remote\\name").unwrap(),
+        &Bytes::from_static(b"r"),
+    ))
+    .unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    write(dst.path(), "back\\slash", b"mine");
+    let args = [f.url("bs"), dst.path().to_string_lossy().into_owned()];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    for _ in 0..2 {
+        let down = cli_sync(&f, &args);
+        let stderr = crate::util::text(&down.stderr);
+        assert_eq!(down.status.code(), Some(0), "{stderr}");
+        assert!(stderr.contains("skipped remote `remote\\name`"), "{stderr}");
+    }
+    assert_eq!(
+        std::fs::read(dst.path().join("back\\slash")).unwrap(),
+        b"mine"
+    );
+    assert!(!dst.path().join("remote\\name").exists());
+}
+
+/// Issue 8 item 8: a local `.fabric-remote-manifest` was uploaded over the manifest (and
+/// re-uploaded every run). Reserved names at the root are skipped with a warning; the
+/// remote manifest stays ours and a re-run is a no-op.
+#[test]
+fn issue_8_reserved_names_are_never_uploaded() {
+    let f = Fixture::new(Config::default());
+    let src = tempfile::tempdir().unwrap();
+    sample_tree(src.path(), 3);
+    write(src.path(), MANIFEST, b"not a manifest");
+    write(src.path(), LOCK, b"not a lock");
+    write(
+        src.path(),
+        &format!("sub/{MANIFEST}"),
+        b"below the root it is content",
+    );
+    let args = [
+        src.path().to_string_lossy().into_owned(),
+        f.url("reserved"),
+        "--json".into(),
+    ];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let first = cli_sync(&f, &args);
+    let stderr = crate::util::text(&first.stderr);
+    assert_eq!(first.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "warning: skipped `{MANIFEST}`: the name is reserved"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("warning: skipped `{LOCK}`")),
+        "{stderr}"
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
+    assert_eq!(summary["uploaded"], 4);
+    let manifest = std::fs::read(f.remote_dir("reserved").join(MANIFEST)).unwrap();
+    assert!(manifest.starts_with(b"fabric-remote-manifest v"));
+    assert!(f.remote_dir(&format!("reserved/sub/{MANIFEST}")).exists());
+    f.emu.clear_requests();
+    let again = cli_sync(&f, &args);
+    let summary: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(summary["uploaded"], 0);
+    assert_eq!(f.emu.requests().len(), 1, "a no-op");
 }
