@@ -38,7 +38,7 @@ pub const RENEW_EVERY: Duration = Duration::from_secs(20);
 /// How often a waiting sync tries again.
 const POLL_EVERY: Duration = Duration::from_secs(2);
 /// The lock file is started afresh once its records pass this size.
-const RECORDS_MAX: u64 = 16 * 1024;
+const RECORDS_MAX: u64 = 64 * 1024;
 const RECORD_HEADER: &str = "fabric-remote-lock v1";
 /// The line a holder appends when it lets go: any write it made comes before it, so a
 /// listing taken while it held the lock never shows the lock file's final ETag.

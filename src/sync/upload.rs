@@ -81,6 +81,12 @@ pub(super) async fn upload(
     let journal_file = cache_file(options, "journal", &root.url());
     let cache = hash_file.map(HashCache::load).unwrap_or_default();
     let journal = latest_per_path(Journal::load(journal_file.as_deref()));
+    if !journal.is_empty() {
+        tracing::debug!(
+            "resuming: {} upload(s) journaled by an earlier run that did not finish",
+            journal.len()
+        );
+    }
 
     let (scanned, listed) = tokio::join!(
         scan_local("SRC", src, &options.excludes, options, cache),
@@ -102,6 +108,12 @@ pub(super) async fn upload(
         let plan = plan_upload(&local, &tree, &known, options);
         let base = base_entries(&plan, &local, &tree, &known);
         let noop = is_noop(&plan, &base, &known, &tree);
+        tracing::debug!(
+            "plan: {} upload(s), {} delete(s), {} unchanged",
+            plan.transfers.len(),
+            plan.delete_count,
+            plan.unchanged.len()
+        );
         if noop {
             // (Also after waiting for another sync that did the same work.)
             release(held.take()).await;
