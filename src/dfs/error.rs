@@ -90,14 +90,14 @@ impl DfsError {
     }
 
     /// True when the error means the sync root itself cannot be written or read at all
-    /// (a missing workspace or item, no access, a rejected token): trying the other files
-    /// would only repeat it.
+    /// (a missing workspace or item, a rejected token, nothing listening): trying the other
+    /// files would only repeat it. A 403 is not: access can differ from folder to folder.
     pub fn is_fatal_for_root(&self) -> bool {
         match self {
             DfsError::NotFound(_) | DfsError::Protected(_) => true,
             DfsError::Http { source, .. } => match source {
                 HttpError::Auth(_) => true,
-                HttpError::Status(s) => matches!(s.status, 401 | 403 | 404),
+                HttpError::Status(s) => matches!(s.status, 401 | 404),
                 HttpError::Transport { cause, .. } => matches!(
                     cause,
                     crate::http::TransportCause::Refused | crate::http::TransportCause::UnknownHost

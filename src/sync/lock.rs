@@ -228,15 +228,27 @@ impl RemoteLock {
             && let Some(size) = self.size
             && let Err(e) = self.append_line(DONE_HEADER, size).await
         {
-            tracing::debug!("could not write the end record on {}: {e}", self.loc);
+            tracing::debug!(
+                "could not write the end record on {}: {}",
+                self.loc,
+                crate::diagnostic::one_line(&e)
+            );
         }
+        let mut released = true;
         if let Some(id) = self.id.clone()
             && held
             && let Err(e) = self.dfs.lease(&self.loc, &LeaseAction::Release(id)).await
         {
-            tracing::debug!("could not release the lock on {}: {e}", self.loc);
+            tracing::debug!(
+                "could not release the lock on {}: {}",
+                self.loc,
+                crate::diagnostic::one_line(&e)
+            );
+            released = false;
         }
-        if let Some(note) = self.note.take() {
+        // A lease we could not release stays noted, so the next run here can adopt it
+        // instead of waiting for it to expire.
+        if released && let Some(note) = self.note.take() {
             let _ = std::fs::remove_file(note);
         }
     }
@@ -281,10 +293,7 @@ pub async fn acquire(
         match create_lock_file(dfs, &loc).await {
             Ok(fresh) => created = fresh,
             Err(e) => {
-                in_use(&id, false);
-                if let Some(n) = note.take() {
-                    let _ = std::fs::remove_file(n);
-                }
+                forget(&id, note.take());
                 return Err(SyncError::Lock(Box::new(e)));
             }
         }
@@ -319,10 +328,7 @@ pub async fn acquire(
                 contended = true;
                 if let Some(adopted) = adopt_stale(dfs, &loc, notes.as_deref()).await {
                     // Ours now: forget the id we were trying, keep the adopted one.
-                    in_use(&id, false);
-                    if let Some(n) = note.take() {
-                        let _ = std::fs::remove_file(n);
-                    }
+                    forget(&id, note.take());
                     id = adopted.0;
                     in_use(&id, true);
                     note = notes.as_deref().and_then(|dir| write_note(dir, &id));
@@ -366,10 +372,7 @@ pub async fn acquire(
     let etag = match result {
         Ok(Some(etag)) => etag,
         Ok(None) => {
-            in_use(&id, false);
-            if let Some(n) = note.take() {
-                let _ = std::fs::remove_file(n);
-            }
+            forget(&id, note.take());
             return Ok(RemoteLock {
                 dfs: dfs.clone(),
                 loc,
@@ -385,10 +388,7 @@ pub async fn acquire(
             });
         }
         Err(e) => {
-            in_use(&id, false);
-            if let Some(n) = note.take() {
-                let _ = std::fs::remove_file(n);
-            }
+            forget(&id, note.take());
             return Err(e);
         }
     };
@@ -408,6 +408,15 @@ pub async fn acquire(
         nonce: new_lease_id(),
         size: None,
     })
+}
+
+/// Stops using lease id `id`: it is not held, so neither this process nor a later run
+/// should take it for ours.
+fn forget(id: &str, note: Option<PathBuf>) {
+    in_use(id, false);
+    if let Some(n) = note {
+        let _ = std::fs::remove_file(n);
+    }
 }
 
 /// Creates the empty lock file unless it exists; its ETag when this call created it.
@@ -497,7 +506,11 @@ async fn adopt_stale(
 /// The last record of the lock file: who holds (or last held) the lock.
 async fn read_holder(dfs: &DfsClient, loc: &RemoteLocation, size: Option<u64>) -> Option<Holder> {
     let start = size.map_or(0, |s| s.saturating_sub(2048));
-    let bytes = dfs.read(loc, Some((start, None))).await.ok()?;
+    let bytes = match dfs.read(loc, Some((start, None))).await {
+        Ok(bytes) => bytes,
+        // The file was started afresh since the listing: read it all (it is small then).
+        Err(_) => dfs.read(loc, None).await.ok()?,
+    };
     let text = String::from_utf8_lossy(&bytes);
     text.lines().rev().find_map(parse_record)
 }

@@ -1476,3 +1476,65 @@ fn issue_8_reserved_names_are_never_uploaded() {
     assert_eq!(summary["uploaded"], 0);
     assert_eq!(f.emu.requests().len(), 1, "a no-op");
 }
+
+/// Issue 8 item 1 (the flood's other cause): an error that makes the whole root unusable
+/// mid-run — here the token is revoked after the first files landed — stops the remaining
+/// transfers with one sentence instead of one line per file. The files that did land are
+/// journaled, so the next run (with a good token) sends only the rest.
+#[test]
+fn issue_8_a_root_wide_error_mid_run_is_one_sentence_not_one_line_per_file() {
+    let f = Fixture::new(Config {
+        latency_ms: 5,
+        ..Config::default()
+    });
+    let src = tempfile::tempdir().unwrap();
+    sample_tree(src.path(), 200);
+    let mut child = fabric_remote()
+        .args(["sync", "--concurrency", "4"])
+        .arg(src.path())
+        .arg(f.url("revoked"))
+        .env("FABRIC_REMOTE_TOKEN", "tok-revoked-midway")
+        .env("FABRIC_REMOTE_CACHE_DIR", f.cache.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while committed(&f.emu.requests()).len() < 10 {
+        assert!(std::time::Instant::now() < deadline, "no progress");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    f.emu.revoke_token("tok-revoked-midway");
+    let out = {
+        let _ = child.wait();
+        let mut stderr = String::new();
+        use std::io::Read;
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
+        (child.try_wait().unwrap().and_then(|s| s.code()), stderr)
+    };
+    let (code, stderr) = out;
+    assert_eq!(code, Some(2), "{stderr}");
+    assert_eq!(
+        stderr.lines().filter(|l| l.starts_with("error:")).count(),
+        1,
+        "{stderr}"
+    );
+    assert!(!stderr.contains("failed: "), "no line per file: {stderr}");
+    assert!(stderr.contains("401"), "{stderr}");
+    let landed = committed(&f.emu.requests()).len();
+    assert!(landed < 200, "the run stopped early");
+
+    f.emu.clear_requests();
+    let rest = cli_sync(
+        &f,
+        &[&src.path().to_string_lossy(), &f.url("revoked"), "--json"],
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&rest.stdout).unwrap();
+    assert_eq!(summary["uploaded"].as_u64().unwrap() as usize, 200 - landed);
+    assert_eq!(remote_tree(&f, "revoked"), tree(src.path()));
+}
