@@ -2,12 +2,19 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgAction, Args, Parser, Subcommand};
 
 /// Mirror a local tree to OneLake, run pytest inside Fabric Spark, and emulate both on loopback.
 #[derive(Debug, Parser)]
 #[command(name = "fabric-remote", version, about, propagate_version = true)]
 pub struct Cli {
+    /// Log to stderr: -v one line per HTTP request (method, URL, status, time, attempt,
+    /// request id), -vv also retries and decisions, -vvv everything. RUST_LOG overrides.
+    #[arg(short, long, action = ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Also write a debug-level log to this file (secrets are never logged).
+    #[arg(long, value_name = "PATH", global = true)]
+    pub log_file: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -62,8 +69,45 @@ pub struct SyncArgs {
     #[arg(long)]
     pub json: bool,
     /// Most requests in flight (shrinks by itself when the service throttles).
-    #[arg(long, default_value_t = fabric_remote::sync::DEFAULT_CONCURRENCY, value_name = "N")]
+    #[arg(
+        long,
+        default_value_t = fabric_remote::sync::DEFAULT_CONCURRENCY,
+        value_name = "N",
+        allow_negative_numbers = true,
+        value_parser = at_least_one
+    )]
     pub concurrency: usize,
+    /// When another sync holds the remote's lock, wait this long for it before giving up
+    /// (0: give up at once).
+    #[arg(
+        long,
+        default_value_t = fabric_remote::sync::DEFAULT_LOCK_WAIT.as_secs(),
+        value_name = "SECS",
+        allow_negative_numbers = true,
+        value_parser = whole_seconds
+    )]
+    pub lock_wait: u64,
+}
+
+/// A count of at least 1, with a message that says so (clap's own would suggest `-- -1`).
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<i64>() {
+        Ok(n) if n >= 1 => usize::try_from(n).map_err(|_| format!("`{s}` is too large")),
+        Ok(_) => Err(format!(
+            "`{s}` is not allowed: give a whole number of at least 1"
+        )),
+        Err(_) => Err(format!(
+            "`{s}` is not a number: give a whole number of at least 1"
+        )),
+    }
+}
+
+/// Seconds, 0 or more.
+fn whole_seconds(s: &str) -> Result<u64, String> {
+    match s.trim().parse::<i64>() {
+        Ok(n) if n >= 0 => Ok(n as u64),
+        _ => Err(format!("`{s}` is not a number of seconds: give 0 or more")),
+    }
 }
 
 #[derive(Debug, Args)]

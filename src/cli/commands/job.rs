@@ -12,7 +12,6 @@ use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
-use anyhow::{Context, anyhow, bail};
 use fabric_remote::auth::Credentials;
 use fabric_remote::dfs::DfsClient;
 use fabric_remote::env::{self, Env};
@@ -28,6 +27,7 @@ use crate::cli::ExitStatus;
 use crate::cli::args::{
     JobArgs, JobCancelArgs, JobCommand, JobInstanceArgs, JobLogsArgs, JobRunArgs, JobWhereArgs,
 };
+use crate::cli::diagnostics::{Report, ResultExt};
 
 /// Where `--file` goes inside the lakehouse.
 const JOBS_DIR: &str = "Files/fabric-remote/jobs";
@@ -36,7 +36,7 @@ const DEFAULT_SJD: &str = "dbt-fabric-tests";
 /// How long a cancelled run may take to stop before we give up waiting.
 const CANCEL_WAIT: Duration = Duration::from_secs(300);
 
-pub async fn run(args: &JobArgs) -> anyhow::Result<ExitStatus> {
+pub async fn run(args: &JobArgs) -> Result<ExitStatus, Report> {
     let env = Env::process();
     match &args.command {
         JobCommand::Run(a) => run_job(a, &env).await,
@@ -48,7 +48,7 @@ pub async fn run(args: &JobArgs) -> anyhow::Result<ExitStatus> {
 }
 
 /// The Fabric client and the HTTP client it shares with DFS.
-fn clients(env: &Env) -> anyhow::Result<(FabricClient, HttpClient)> {
+fn clients(env: &Env) -> Result<(FabricClient, HttpClient), Report> {
     let credentials = Credentials::from_env(env)?;
     let http = HttpClient::new(credentials, RetryPolicy::default())?;
     let mut fabric = FabricClient::new(http.clone());
@@ -62,15 +62,15 @@ async fn workspace(
     fabric: &FabricClient,
     place: &JobWhereArgs,
     env: &Env,
-) -> anyhow::Result<Workspace> {
+) -> Result<Workspace, Report> {
     let name = place
         .workspace
         .clone()
         .or_else(|| env.get(env::FABRIC_TEST_WORKSPACE_ID))
         .or_else(|| env.get(env::FABRIC_TEST_WORKSPACE_NAME))
         .ok_or_else(|| {
-            anyhow!(
-                "no workspace given: pass --workspace NAME or set FABRIC_TEST_WORKSPACE_NAME (or FABRIC_TEST_WORKSPACE_ID)"
+            Report::usage(
+                "no workspace given: pass --workspace NAME or set FABRIC_TEST_WORKSPACE_NAME (or FABRIC_TEST_WORKSPACE_ID)",
             )
         })?;
     Ok(fabric.resolve_workspace(&name).await?)
@@ -90,14 +90,14 @@ fn sjd_name(given: &Option<String>, env: &Env) -> String {
         .unwrap_or_else(|| DEFAULT_SJD.to_string())
 }
 
-async fn run_job(a: &JobRunArgs, env: &Env) -> anyhow::Result<ExitStatus> {
+async fn run_job(a: &JobRunArgs, env: &Env) -> Result<ExitStatus, Report> {
     let (fabric, http) = clients(env)?;
     let ws = workspace(&fabric, &a.place, env).await?;
     let name = sjd_name(&a.sjd, env);
     let sjd = match &a.file {
         Some(file) => {
             let lakehouse = lakehouse_name(&a.place, env).ok_or_else(|| {
-                anyhow!("--file needs a lakehouse to upload to: pass --lakehouse NAME or set FABRIC_TEST_LAKEHOUSE_NAME")
+                Report::usage("--file needs a lakehouse to upload to: pass --lakehouse NAME or set FABRIC_TEST_LAKEHOUSE_NAME")
             })?;
             let lake = fabric.resolve_lakehouse(&ws, &lakehouse).await?;
             let remote = upload(&http, env, &ws, &lake, file).await?;
@@ -180,7 +180,7 @@ async fn retarget(
     sjd: &Item,
     a: &JobRunArgs,
     _env: &Env,
-) -> anyhow::Result<()> {
+) -> Result<(), Report> {
     if a.args.is_none() && a.place.lakehouse.is_none() {
         return Ok(());
     }
@@ -194,10 +194,10 @@ async fn retarget(
         want.default_lakehouse_artifact_id = Some(lake.id);
     }
     if want.executable_file.as_deref().unwrap_or("").is_empty() {
-        bail!(
+        return Err(Report::usage(format!(
             "Spark job definition `{}` has no executable file: pass --file LOCAL_PY",
             sjd.display_name
-        );
+        )));
     }
     if !want.same_target(&have) {
         fabric
@@ -214,16 +214,21 @@ async fn upload(
     ws: &Workspace,
     lake: &Item,
     file: &Path,
-) -> anyhow::Result<String> {
-    let meta =
-        std::fs::metadata(file).with_context(|| format!("cannot read `{}`", file.display()))?;
+) -> Result<String, Report> {
+    let meta = std::fs::metadata(file).map_err(|e| {
+        Report::caused_by(
+            fabric_remote::diagnostic::Kind::Usage,
+            format!("cannot read `{}`", file.display()),
+            e,
+        )
+    })?;
     if !meta.is_file() {
-        bail!("`{}` is not a file", file.display());
+        return Err(Report::usage(format!("`{}` is not a file", file.display())));
     }
     let file_name = file
         .file_name()
         .and_then(|n| n.to_str())
-        .ok_or_else(|| anyhow!("`{}` has no usable file name", file.display()))?;
+        .ok_or_else(|| Report::usage(format!("`{}` has no usable file name", file.display())))?;
     let remote = format!("{JOBS_DIR}/{file_name}");
     let endpoint = env
         .get(env::FABRIC_REMOTE_ONELAKE_ENDPOINT)
@@ -248,7 +253,7 @@ async fn cancel_and_wait(
     fabric: &FabricClient,
     submission: &JobSubmission,
     lines: &mut StatusLines,
-) -> anyhow::Result<Option<JobOutcome>> {
+) -> Result<Option<JobOutcome>, Report> {
     if fabric.cancel_job(submission).await? == CancelOutcome::Requested {
         println!("Cancellation requested; waiting for the job to stop...");
     }
@@ -310,7 +315,7 @@ fn render_outcome(outcome: &JobOutcome, job: &JobRef, cancelling: bool) -> ExitS
     }
 }
 
-async fn job_ref(a: &JobInstanceArgs, env: &Env) -> anyhow::Result<(FabricClient, JobRef)> {
+async fn job_ref(a: &JobInstanceArgs, env: &Env) -> Result<(FabricClient, JobRef), Report> {
     let (fabric, _) = clients(env)?;
     let ws = workspace(&fabric, &a.place, env).await?;
     let sjd = fabric.resolve_sjd(&ws, &sjd_name(&a.sjd, env)).await?;
@@ -318,7 +323,7 @@ async fn job_ref(a: &JobInstanceArgs, env: &Env) -> anyhow::Result<(FabricClient
     Ok((fabric, job))
 }
 
-async fn status(a: &JobInstanceArgs, env: &Env) -> anyhow::Result<ExitStatus> {
+async fn status(a: &JobInstanceArgs, env: &Env) -> Result<ExitStatus, Report> {
     let (fabric, job) = job_ref(a, env).await?;
     let instance = fabric.get_job(&job).await?;
     let status = status_text(&instance);
@@ -328,7 +333,7 @@ async fn status(a: &JobInstanceArgs, env: &Env) -> anyhow::Result<ExitStatus> {
         None => println!("Status: {status}"),
     }
     let time = |t: Option<std::time::SystemTime>| {
-        t.map(|t| super::ls::iso8601(t.max(UNIX_EPOCH)))
+        t.map(|t| fabric_remote::time::iso8601(t.max(UNIX_EPOCH)))
             .unwrap_or_else(|| "-".into())
     };
     println!("Started: {}", time(instance.start_time));
@@ -339,7 +344,7 @@ async fn status(a: &JobInstanceArgs, env: &Env) -> anyhow::Result<ExitStatus> {
     Ok(ExitStatus::Success)
 }
 
-async fn cancel(a: &JobCancelArgs, env: &Env) -> anyhow::Result<ExitStatus> {
+async fn cancel(a: &JobCancelArgs, env: &Env) -> Result<ExitStatus, Report> {
     let (fabric, job) = job_ref(&a.job, env).await?;
     let follow = JobSubmission::existing(job.clone());
     match fabric.cancel_job(&follow).await? {
@@ -367,13 +372,13 @@ async fn cancel(a: &JobCancelArgs, env: &Env) -> anyhow::Result<ExitStatus> {
     }
 }
 
-async fn logs(a: &JobLogsArgs, env: &Env) -> anyhow::Result<ExitStatus> {
+async fn logs(a: &JobLogsArgs, env: &Env) -> Result<ExitStatus, Report> {
     let (fabric, job) = job_ref(&a.job, env).await?;
     let session = fabric.find_livy_session(&job).await?.ok_or_else(|| {
-        anyhow!(
+        Report::usage(format!(
             "no Spark application is recorded for job instance {} yet; it may still be starting",
             job.job_id
-        )
+        ))
     })?;
     if !a.stderr {
         let text = fabric.driver_log(&job, &session, LogKind::Stdout).await?;
@@ -390,7 +395,7 @@ async fn logs(a: &JobLogsArgs, env: &Env) -> anyhow::Result<ExitStatus> {
     Ok(ExitStatus::Success)
 }
 
-async fn list(a: &JobWhereArgs, env: &Env) -> anyhow::Result<ExitStatus> {
+async fn list(a: &JobWhereArgs, env: &Env) -> Result<ExitStatus, Report> {
     let (fabric, _) = clients(env)?;
     let ws = workspace(&fabric, a, env).await?;
     let mut all = fabric.list_sjds(&ws).await?;
