@@ -35,14 +35,16 @@ mod map;
 pub mod nodeid;
 mod parse;
 mod render;
+mod reportlog;
 
 pub use map::{
-    Counts, Kind, MapOptions, Mapping, Outcome, Report, Section, TestResult, When, map, map_with,
-    parse_nodeids,
+    Counts, Kind, MapOptions, Mapping, Outcome, Report, Section, Source, TestResult, When, map,
+    map_with, parse_nodeids,
 };
 pub use nodeid::IdSource;
 pub use parse::{Child, ChildKind, Document, Family, Row, Suite, line_column, parse, parse_str};
-pub use render::{render_json, render_text};
+pub use render::{render_json, render_line, render_text};
+pub use reportlog::{Format, ReportLog, ReportLogError, sniff};
 
 /// Why a file could not be read as junit XML. Positions are 1-based; columns count characters.
 #[derive(Debug, thiserror::Error)]
