@@ -1219,13 +1219,7 @@ printed
         assert_eq!(
             got,
             [
-                (
-                    "t/test_broken.py",
-                    Outcome::Error,
-                    false,
-                    false,
-                    Some("collection failure".into())
-                ),
+                ("t/test_broken.py", Outcome::Error, false, false, None),
                 ("t/test_a.py::test_ok", Outcome::Passed, false, false, None),
                 (
                     "t/test_a.py::test_gone",
@@ -1268,7 +1262,9 @@ printed
             skipped: 3,
             xfailed: 1,
             xpassed: 2,
+            warnings: 1,
             errors: 1,
+            subtests_passed: 1,
         };
         assert_eq!(
             c.parts(),
@@ -1278,7 +1274,9 @@ printed
                 "3 skipped",
                 "1 xfailed",
                 "2 xpassed",
-                "1 error"
+                "1 warning",
+                "1 error",
+                "1 subtests passed"
             ]
         );
         assert_eq!(
@@ -1288,6 +1286,141 @@ printed
             }
             .parts(),
             ["2 errors"]
+        );
+    }
+
+    fn summary(m: &Mapping) -> Vec<(String, &'static str, bool)> {
+        m.results
+            .iter()
+            .map(|r| (r.nodeid.clone(), r.headline().outcome.as_str(), r.missing))
+            .collect()
+    }
+
+    #[test]
+    fn ids_sharing_a_key_are_told_apart_by_file() {
+        // `a.b/test_x.py::test_same` and `a/b/test_x.py::test_same` (importlib mode) are
+        // both written as classname `a.b.test_x`, name `test_same`.
+        let ids = [
+            "a/b/test_x.py::test_same".to_owned(),
+            "a.b/test_x.py::test_same".to_owned(),
+        ];
+        let xunit1 = doc(r#"
+            <testcase classname="a.b.test_x" name="test_same" file="a/b/test_x.py"><failure message="boom">x</failure></testcase>
+            <testcase classname="a.b.test_x" name="test_same" file="a.b/test_x.py"/>"#);
+        let m = map(&xunit1, Some(&ids));
+        assert_eq!(
+            summary(&m),
+            [
+                (ids[0].clone(), "failed", false),
+                (ids[1].clone(), "passed", false)
+            ]
+        );
+        assert_eq!(m.results[0].rows, 1);
+
+        // Without `file` nothing says which row is whose: both are explicit errors.
+        let xunit2 = doc(r#"
+            <testcase classname="a.b.test_x" name="test_same"><failure message="boom">x</failure></testcase>
+            <testcase classname="a.b.test_x" name="test_same"/>"#);
+        let m = map(&xunit2, Some(&ids));
+        assert_eq!(
+            summary(&m),
+            [
+                (ids[0].clone(), "error", true),
+                (ids[1].clone(), "error", true)
+            ]
+        );
+        let message = m.results[1].headline().message.clone().unwrap_or_default();
+        assert!(message.contains("a/b/test_x.py::test_same"), "{message}");
+        assert!(message.contains("junit_family=xunit1"), "{message}");
+
+        // Only one of them ran: its rows are its own, the other has no result.
+        let one =
+            doc(r#"<testcase classname="a.b.test_x" name="test_same" file="a.b/test_x.py"/>"#);
+        let m = map(&one, Some(&ids));
+        assert_eq!(
+            summary(&m),
+            [
+                (ids[0].clone(), "error", true),
+                (ids[1].clone(), "passed", false)
+            ]
+        );
+
+        // One row with `file` settles its id; the unsettled row goes to the other one.
+        let mixed = doc(r#"
+            <testcase classname="a.b.test_x" name="test_same" file="a/b/test_x.py"/>
+            <testcase classname="a.b.test_x" name="test_same" file="base/elsewhere.py"><failure message="m">x</failure></testcase>"#);
+        let m = map(&mixed, Some(&ids));
+        assert_eq!(
+            summary(&m),
+            [
+                (ids[0].clone(), "passed", false),
+                (ids[1].clone(), "failed", false)
+            ]
+        );
+    }
+
+    #[test]
+    fn collection_skip_tuple_is_read_as_pytest_prints_it() {
+        let d = doc(
+            r#"<testcase classname="" name="t.test_cs" file="t/test_cs.py"><skipped message="collection skipped">('/abs/root/t/test_cs.py', 2, "Skipped: it's \\ off")</skipped></testcase>"#,
+        );
+        let m = map(&d, None);
+        let r = &m.results[0];
+        assert_eq!(r.kind, Kind::Collection);
+        assert_eq!(r.reports[0].message.as_deref(), Some("it's \\ off"));
+        assert_eq!(
+            r.reports[0].longrepr.as_deref(),
+            Some("/abs/root/t/test_cs.py:2: it's \\ off")
+        );
+        // Only collection skips: pytest collected nothing and exits 5.
+        assert_eq!(m.exit_code(), 5);
+        assert_eq!(
+            python_skip_tuple("('C:\\\\x\\\\t.py', 10, 'Skipped: a\\'b')"),
+            Some(("C:\\x\\t.py".to_owned(), 10, "Skipped: a'b".to_owned()))
+        );
+        assert_eq!(python_skip_tuple("not a tuple"), None);
+    }
+
+    #[test]
+    fn collection_errors_without_tests_mean_the_session_was_interrupted() {
+        let broken = r#"<testcase classname="" name="t.test_broken"><error message="collection failure">E</error></testcase>"#;
+        let m = map(&doc(broken), None);
+        assert!(m.interrupted_by_collection());
+        assert_eq!(m.exit_code(), 2);
+        assert_eq!(m.counts().parts(), ["1 error"]);
+        // With tests that ran, pytest went on (--continue-on-collection-errors): 1.
+        let m = map(
+            &doc(&format!(
+                r#"{broken}<testcase classname="t.test_a" name="test_ok"/>"#
+            )),
+            None,
+        );
+        assert!(!m.interrupted_by_collection());
+        assert_eq!(m.exit_code(), 1);
+    }
+
+    #[test]
+    fn missing_ids_name_the_innermost_collection_error() {
+        let d = doc(r#"
+            <testcase classname="" name="t.sub"><error message="collection failure">E</error></testcase>
+            <testcase classname="" name="t.sub.test_m"><error message="collection failure">E</error></testcase>"#);
+        let ids = [
+            "t/sub/test_m.py::test_a".to_owned(),
+            "t/sub/test_n.py::TestC::test_b".to_owned(),
+            "t/other.py::test_c".to_owned(),
+        ];
+        let m = map(&d, Some(&ids));
+        let messages: Vec<Option<&str>> = m.results[2..]
+            .iter()
+            .map(|r| r.headline().message.as_deref())
+            .collect();
+        assert_eq!(
+            messages,
+            [
+                Some("no result: collecting t/sub/test_m.py failed"),
+                Some("no result: collecting t/sub.py failed"),
+                Some("no result in the junit XML"),
+            ]
         );
     }
 }

@@ -65,6 +65,11 @@ pub enum Error {
         "this is not a junit report: it should start with a <testsuites> or <testsuite> element, but has {found}"
     )]
     NotJunit { found: String },
+    /// A `<testcase>` without a `name` attribute (pytest always writes one).
+    #[error(
+        "the <testcase> at line {line}, column {column} has no `name` attribute, so it names no test; pytest always writes one, so this file comes from another tool or was edited"
+    )]
+    Unnamed { line: usize, column: usize },
     /// Bytes that are not UTF-8 (pytest always writes UTF-8).
     #[error("the file is not UTF-8 text (invalid byte at line {line}, column {column})")]
     NotUtf8 { line: usize, column: usize },

@@ -61,12 +61,13 @@ pub enum Format {
     ReportLog,
 }
 
-/// A report log starts with `{`; anything else is taken for junit XML.
+/// XML starts with `<` (an empty file is left to the XML reader to name); anything else
+/// is read as a report log, line by line.
 pub fn sniff(bytes: &[u8]) -> Format {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
-        Some(b'{') => Format::ReportLog,
-        _ => Format::JunitXml,
+        Some(b'<') | None => Format::JunitXml,
+        Some(_) => Format::ReportLog,
     }
 }
 
