@@ -1255,3 +1255,310 @@ impl<'de> Deserialize<'de> for Ordered {
         d.deserialize_map(V)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::junit::render::render_text;
+
+    /// A TestReport line as pytest-reportlog writes it, with the fields that matter here.
+    fn test_line(nodeid: &str, when: &str, outcome: &str, longrepr: &str, extra: &str) -> String {
+        let file = nodeid.split("::").next().unwrap_or_default();
+        format!(
+            r#"{{"nodeid": "{nodeid}", "location": ["{file}", 3, "x"], "keywords": {{"x": 1}}, "outcome": "{outcome}", "longrepr": {longrepr}, "when": "{when}", "user_properties": [], "sections": [], "duration": 0.5, "start": 10.0, "stop": 11.0{extra}, "$report_type": "TestReport"}}"#
+        )
+    }
+
+    fn passing(log: &mut ReportLog, nodeid: &str) -> Vec<TestResult> {
+        let mut out = Vec::new();
+        for when in ["setup", "call", "teardown"] {
+            out.extend(
+                log.push_line(&test_line(nodeid, when, "passed", "null", ""))
+                    .expect("reads"),
+            );
+        }
+        out
+    }
+
+    fn finish(log: &ReportLog, ids: &[&str]) -> Mapping {
+        let ids: Vec<String> = ids.iter().map(|s| (*s).to_owned()).collect();
+        log.finish(Some(&ids), &MapOptions::default())
+    }
+
+    #[test]
+    fn a_test_is_final_at_its_teardown_and_counted_then() {
+        let mut log = ReportLog::new();
+        let setup = test_line("t/test_a.py::test_x", "setup", "passed", "null", "");
+        assert!(log.push_line(&setup).expect("reads").is_empty());
+        let call = test_line("t/test_a.py::test_x", "call", "passed", "null", "");
+        assert!(log.push_line(&call).expect("reads").is_empty());
+        assert_eq!(log.counts(), Counts::default());
+        let teardown = test_line("t/test_a.py::test_x", "teardown", "passed", "null", "");
+        let done = log.push_line(&teardown).expect("reads");
+        assert_eq!(done.len(), 1);
+        assert_eq!(
+            crate::junit::render_line(&done[0]),
+            "t/test_a.py::test_x PASSED"
+        );
+        assert_eq!(log.counts().passed, 1);
+        assert_eq!(done[0].duration, Some(1.5));
+    }
+
+    #[test]
+    fn unknown_records_and_keys_are_ignored_bad_lines_are_errors() {
+        let mut log = ReportLog::new();
+        for line in [
+            r#"{"$report_type": "SessionStart", "pytest_version": "9.2.0", "new_key": [1, 2]}"#,
+            r#"{"$report_type": "SomethingNew", "nodeid": 42, "when": {"a": 1}}"#,
+            r#"{"no_type": true}"#,
+            "",
+        ] {
+            assert_eq!(log.push_line(line), Ok(Vec::new()), "{line}");
+        }
+        assert_eq!(log.pytest_version(), Some("9.2.0"));
+        assert!(matches!(
+            log.push_line("garbage"),
+            Err(ReportLogError::NotJson { line: 5, .. })
+        ));
+        assert!(matches!(
+            log.push_line(r#"{"$report_type": "TestReport", "nodeid": "t.py::x""#),
+            Err(ReportLogError::CutOff { line: 6, .. })
+        ));
+        assert!(matches!(
+            log.push_line(r#"{"$report_type": "TestReport", "outcome": "passed"}"#),
+            Err(ReportLogError::BadRecord { line: 7, .. })
+        ));
+        assert!(matches!(
+            log.push_line(r#"{"$report_type": "SessionFinish", "exitstatus": "x"}"#),
+            Err(ReportLogError::BadRecord { line: 8, .. })
+        ));
+        passing(&mut log, "t.py::x");
+        let m = finish(&log, &["t.py::x"]);
+        assert_eq!(
+            m.notes(),
+            [
+                "3 lines of the report log could not be read and were left out (the first: line 5 of the report log is not a JSON object: expected value at line 1 column 1)"
+            ]
+        );
+    }
+
+    #[test]
+    fn bytes_in_chunks_keep_a_cut_line_until_its_end_arrives() {
+        let mut text = String::new();
+        for when in ["setup", "call", "teardown"] {
+            text.push_str(&test_line("t.py::é", when, "passed", "null", ""));
+            text.push('\n');
+        }
+        let bytes = text.as_bytes();
+        let mut log = ReportLog::new();
+        let mut finals = Vec::new();
+        for chunk in bytes.chunks(5) {
+            let pushed = log.push_bytes(chunk);
+            assert!(pushed.errors.is_empty(), "{:?}", pushed.errors);
+            finals.extend(pushed.results);
+        }
+        assert_eq!(finals.len(), 1);
+        assert_eq!(finals[0].nodeid, "t.py::é");
+
+        // A log that stops inside a line: the line is left out and finish says so.
+        let mut log = ReportLog::new();
+        let cut = &bytes[..bytes.len() - 20];
+        assert!(log.push_bytes(cut).errors.is_empty());
+        let m = finish(&log, &["t.py::é"]);
+        assert!(m.results[0].missing);
+        assert!(m.notes()[0].starts_with("the report log ends in a cut-off line"));
+        assert!(log.end().errors.len() == 1);
+        assert_eq!(m.exit_code(), 1);
+    }
+
+    #[test]
+    fn session_status_decides_what_outcomes_cannot() {
+        for (status, code, note) in [
+            (2, 2, Some("interrupted")),
+            (3, 3, Some("internal error")),
+            (4, 4, Some("usage error")),
+            (0, 0, None),
+        ] {
+            let mut log = ReportLog::new();
+            passing(&mut log, "t.py::x");
+            log.push_line(&format!(
+                r#"{{"exitstatus": {status}, "$report_type": "SessionFinish"}}"#
+            ))
+            .expect("reads");
+            assert_eq!(log.exit_status(), Some(status));
+            let m = finish(&log, &["t.py::x"]);
+            assert_eq!(m.exit_code(), code, "status {status}");
+            let notes = m.notes().join("\n");
+            match note {
+                Some(n) => assert!(notes.contains(n), "{notes}"),
+                None => assert!(notes.is_empty(), "{notes}"),
+            }
+        }
+        // Nothing collected: 5, even if the session said 0.
+        let mut log = ReportLog::new();
+        log.push_line(r#"{"exitstatus": 5, "$report_type": "SessionFinish"}"#)
+            .expect("reads");
+        assert_eq!(log.finish(None, &MapOptions::default()).exit_code(), 5);
+    }
+
+    #[test]
+    fn expected_ids_without_a_result_are_errors_with_the_reason() {
+        let mut log = ReportLog::new();
+        log.push_line(r#"{"nodeid": "t/test_broken.py", "outcome": "failed", "longrepr": "ImportError: x", "result": null, "$report_type": "CollectReport"}"#).expect("reads");
+        passing(&mut log, "t/test_a.py::test_ok");
+        log.push_line(&test_line(
+            "t/test_a.py::test_cut",
+            "setup",
+            "passed",
+            "null",
+            "",
+        ))
+        .expect("reads");
+        passing(&mut log, "t/test_a.py::test_stray");
+        let m = finish(
+            &log,
+            &[
+                "t/test_a.py::test_ok",
+                "t/test_a.py::test_cut",
+                "t/test_a.py::test_gone",
+                "t/test_broken.py::test_b",
+            ],
+        );
+        let got: Vec<(&str, &str, Option<&str>, bool)> = m
+            .results
+            .iter()
+            .map(|r| {
+                (
+                    r.nodeid.as_str(),
+                    r.headline().outcome.as_str(),
+                    r.headline().message.as_deref(),
+                    r.unexpected,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("t/test_broken.py", "error", None, false),
+                ("t/test_a.py::test_ok", "passed", None, false),
+                (
+                    "t/test_a.py::test_cut",
+                    "error",
+                    Some(
+                        "no result: the remote run stopped before this test finished (its last report: setup passed)"
+                    ),
+                    false
+                ),
+                (
+                    "t/test_a.py::test_gone",
+                    "error",
+                    Some("no result: the remote run produced no result for it"),
+                    false
+                ),
+                (
+                    "t/test_broken.py::test_b",
+                    "error",
+                    Some("no result: collecting t/test_broken.py failed"),
+                    false
+                ),
+                ("t/test_a.py::test_stray", "passed", None, true),
+            ]
+        );
+        assert!(m.notes()[0].starts_with("1 test in the report log is not among the expected"));
+    }
+
+    #[test]
+    fn skips_fold_by_place_relative_to_the_remote_root() {
+        let mut log = ReportLog::new();
+        // A skip mark in setup folds without its line; a runtime skip with it; a skip
+        // raised outside the root is shown the way pytest's bestrelpath shows it.
+        let mark = test_line(
+            "t/test_a.py::test_m",
+            "setup",
+            "skipped",
+            r#"["/srv/run/t/test_a.py", 4, "Skipped: no db"]"#,
+            "",
+        )
+        .replace(r#"{"x": 1}"#, r#"{"x": 1, "skip": 1}"#);
+        for line in [
+            mark,
+            test_line("t/test_a.py::test_m", "teardown", "passed", "null", ""),
+            test_line("t/test_a.py::test_r", "setup", "passed", "null", ""),
+            test_line(
+                "t/test_a.py::test_r",
+                "call",
+                "skipped",
+                r#"["/srv/run/t/test_a.py", 9, "Skipped: later"]"#,
+                "",
+            ),
+            test_line("t/test_a.py::test_r", "teardown", "passed", "null", ""),
+            test_line("t/test_a.py::test_o", "setup", "passed", "null", ""),
+            test_line(
+                "t/test_a.py::test_o",
+                "call",
+                "skipped",
+                r#"["/srv/lib/helpers.py", 2, "Skipped"]"#,
+                "",
+            ),
+            test_line("t/test_a.py::test_o", "teardown", "passed", "null", ""),
+        ] {
+            log.push_line(&line).expect("reads");
+        }
+        let text = render_text(&log.finish(None, &MapOptions::default()));
+        assert!(
+            text.contains("SKIPPED [1] t/test_a.py: no db\nSKIPPED [1] t/test_a.py:9: later\nSKIPPED [1] ../lib/helpers.py:2: Skipped\n"),
+            "{text}"
+        );
+        // `Skipped` alone shows no reason in -v.
+        assert!(text.contains("t/test_a.py::test_o SKIPPED\n"), "{text}");
+    }
+
+    #[test]
+    fn a_re_run_test_is_counted_once_per_final_report() {
+        let mut log = ReportLog::new();
+        passing(&mut log, "t.py::x");
+        passing(&mut log, "t.py::x");
+        assert_eq!(log.counts().passed, 2);
+        let m = log.finish(None, &MapOptions::default());
+        assert_eq!(m.results.len(), 1);
+        assert_eq!(m.counts(), log.counts());
+    }
+
+    #[test]
+    fn subtest_descriptions_follow_pytest() {
+        let mut log = ReportLog::new();
+        log.push_line(&test_line("t.py::s", "setup", "passed", "null", ""))
+            .expect("reads");
+        for context in [
+            r#"{"msg": "m", "kwargs": {"z": "1", "a": "'x'"}}"#,
+            r#"{"msg": null, "kwargs": {}}"#,
+        ] {
+            let line = test_line(
+                "t.py::s",
+                "call",
+                "passed",
+                "null",
+                &format!(r#", "_subtest.context": {context}"#),
+            )
+            .replace("\"TestReport\"", "\"SubTestReport\"");
+            log.push_line(&line).expect("reads");
+        }
+        log.push_line(&test_line("t.py::s", "call", "passed", "null", ""))
+            .expect("reads");
+        let done = log
+            .push_line(&test_line("t.py::s", "teardown", "passed", "null", ""))
+            .expect("reads");
+        assert_eq!(
+            crate::junit::render_line(&done[0]),
+            "t.py::s SUBPASSED[m] (z=1, a='x')\nt.py::s SUBPASSED(<subtest>)\nt.py::s PASSED"
+        );
+        assert_eq!(log.counts().parts(), ["1 passed", "2 subtests passed"]);
+    }
+
+    #[test]
+    fn sniffing_tells_xml_from_json_lines() {
+        assert_eq!(sniff(b"\xEF\xBB\xBF  <?xml"), Format::JunitXml);
+        assert_eq!(sniff(b""), Format::JunitXml);
+        assert_eq!(sniff(b"\n{\"$report_type\": 1}"), Format::ReportLog);
+    }
+}
