@@ -360,7 +360,8 @@ fn json_report(report: &Report) -> JsonReport<'_> {
 /// `[title, text]` pairs; `duration` in seconds or `null`; `kind` (`test`, `collection`,
 /// `internal`); `reports`, every counted report (a call failure and its teardown error are
 /// both here); `properties` as `[name, value]` pairs; `nodeid_source` (`expected`, `file`,
-/// `sibling-file`, `guessed`); `unexpected` (a row no expected id asked for).
+/// `sibling-file`, `guessed`, `reported`); `unexpected` (a result no expected id asked
+/// for). A report of a pytest 9 subtest also has `subtest`, its description (`[msg] (i=1)`).
 pub fn render_json(mapping: &Mapping) -> String {
     let mut out = String::new();
     for result in &mapping.results {

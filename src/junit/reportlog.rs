@@ -251,7 +251,9 @@ impl ReportLog {
                     match self.by_id.get(id.as_str()) {
                         Some(&i) => {
                             taken[i] = true;
-                            results.push(self.result(&self.tests[i]));
+                            let mut result = self.result(&self.tests[i]);
+                            result.id_source = IdSource::Expected;
+                            results.push(result);
                         }
                         None => {
                             let message = match collection_cause(id, &collection_errors) {
@@ -626,7 +628,7 @@ impl ReportLog {
         TestResult {
             nodeid: entry.nodeid.clone(),
             kind: entry.kind,
-            id_source: IdSource::Expected,
+            id_source: IdSource::Reported,
             unexpected: false,
             missing,
             reports,
