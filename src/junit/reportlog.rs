@@ -102,7 +102,7 @@ struct Entry {
     /// The teardown report arrived (collectors are final at once).
     done: bool,
     /// The last report seen: its phase and outcome word, for a test that never finished.
-    last: (When, String),
+    last: (When, &'static str),
 }
 
 /// The records of one report log, accumulated line by line.
@@ -431,7 +431,7 @@ impl ReportLog {
             duration: record.duration,
             failed_subtests: 0,
             done: true,
-            last: (When::Collect, outcome.as_str().to_owned()),
+            last: (When::Collect, outcome.as_str()),
         };
         self.counts.add(outcome);
         let result = self.result(&entry);
@@ -497,7 +497,7 @@ impl ReportLog {
                     duration: None,
                     failed_subtests: 0,
                     done: false,
-                    last: (when, String::new()),
+                    last: (when, ""),
                 });
                 self.by_id.insert(nodeid.to_owned(), self.tests.len() - 1);
                 self.tests.len() - 1
@@ -513,7 +513,11 @@ impl ReportLog {
             }
         }
         let wasxfail = record.wasxfail.as_deref();
-        let mut outcome_word = raw_outcome;
+        let mut outcome_word: &'static str = match raw_outcome {
+            "passed" => "passed",
+            "failed" => "failed",
+            _ => "skipped",
+        };
         let mut message_override = None;
         if subtest && raw_outcome == "failed" && wasxfail.is_none() {
             entry.failed_subtests += 1;
@@ -543,7 +547,7 @@ impl ReportLog {
         ) {
             entry.counted.push(counted);
         }
-        entry.last = (when, outcome_word.to_owned());
+        entry.last = (when, outcome_word);
         merge_sections(&mut entry.sections, sections(record.sections));
         for (name, value) in record.user_properties.unwrap_or_default() {
             let value = match value {
