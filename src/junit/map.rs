@@ -747,8 +747,8 @@ fn split_shared(
 
 /// A small multiplicative hasher (FxHash's mixing) for the row index: its keys come from the
 /// file being read, not from an adversary, and SipHash was a tenth of the mapping time.
-#[derive(Clone, Copy, Default)]
-struct FastHash;
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct FastHash;
 
 impl std::hash::BuildHasher for FastHash {
     type Hasher = FastHasher;
@@ -757,7 +757,7 @@ impl std::hash::BuildHasher for FastHash {
     }
 }
 
-struct FastHasher(u64);
+pub(crate) struct FastHasher(u64);
 
 impl std::hash::Hasher for FastHasher {
     fn write(&mut self, bytes: &[u8]) {

@@ -22,8 +22,8 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqA
 use serde_json::Value;
 
 use super::map::{
-    Counts, Kind, MapOptions, Mapping, Outcome, Report, Section, Source, TestResult, When,
-    collection_cause, collection_index, no_result,
+    Counts, FastHash, Kind, MapOptions, Mapping, Outcome, Report, Section, Source, TestResult,
+    When, collection_cause, collection_index, no_result,
 };
 use super::nodeid::IdSource;
 
@@ -109,7 +109,7 @@ struct Entry {
 #[derive(Debug, Default, Clone)]
 pub struct ReportLog {
     tests: Vec<Entry>,
-    by_id: HashMap<String, usize>,
+    by_id: HashMap<String, usize, FastHash>,
     collectors: Vec<Entry>,
     warnings: usize,
     exit_status: Option<i32>,
