@@ -110,8 +110,9 @@ pub struct EmulatorArgs {
     /// Python that runs Spark job definitions' Python files.
     #[arg(long, default_value = "python3")]
     pub python: PathBuf,
-    /// How long a new job instance answers 404 before it becomes visible.
-    #[arg(long, default_value_t = 1500, value_name = "MS")]
+    /// How long a new job instance answers 404 before it becomes visible (keep it below
+    /// --retry-after-secs unless testing a client against early 404s).
+    #[arg(long, default_value_t = 500, value_name = "MS")]
     pub job_visible_after_ms: u64,
     /// Retry-After (seconds) on 202 answers and job polls.
     #[arg(long, default_value_t = 1, value_name = "SECS")]
@@ -119,6 +120,9 @@ pub struct EmulatorArgs {
     /// Share of item creates and definition calls answered as 202 long-running operations.
     #[arg(long, default_value_t = 0.5, value_name = "F")]
     pub lro_rate: f64,
+    /// Serve HTTPS with a certificate made at start; its CA is written to the data directory.
+    #[arg(long)]
+    pub tls: bool,
 }
 
 #[derive(Debug, Args)]

@@ -54,18 +54,28 @@ pub struct Sent {
 impl HttpClient {
     /// A client with its own connection pool. Fails only if the TLS stack cannot start.
     pub fn new(credentials: Credentials, policy: RetryPolicy) -> Result<Self, HttpError> {
-        let client = reqwest::Client::builder()
+        let setup = |message: String| HttpError::Transport {
+            method: "-".into(),
+            url: "-".into(),
+            message,
+            attempts: 0,
+        };
+        let mut builder = reqwest::Client::builder()
             .user_agent(concat!("fabric-remote/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(15))
             .read_timeout(Duration::from_secs(120))
-            .pool_max_idle_per_host(64)
+            .pool_max_idle_per_host(64);
+        // An extra CA to trust, e.g. the one `fabric-remote emulator --tls` writes.
+        if let Some(path) = crate::env::Env::process().get(crate::env::FABRIC_REMOTE_CA_FILE) {
+            let cert = std::fs::read(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|pem| reqwest::Certificate::from_pem(&pem).map_err(|e| e.to_string()))
+                .map_err(|e| setup(format!("cannot use the CA file `{path}` named by {}: {e}; point it at a PEM certificate", crate::env::FABRIC_REMOTE_CA_FILE)))?;
+            builder = builder.add_root_certificate(cert);
+        }
+        let client = builder
             .build()
-            .map_err(|e| HttpError::Transport {
-                method: "-".into(),
-                url: "-".into(),
-                message: format!("cannot start the HTTP client: {e}"),
-                attempts: 0,
-            })?;
+            .map_err(|e| setup(format!("cannot start the HTTP client: {e}")))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 client,
