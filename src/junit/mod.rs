@@ -52,7 +52,7 @@ pub use map::{
 pub use nodeid::IdSource;
 pub use parse::{Child, ChildKind, Document, Family, Row, Suite, line_column, parse, parse_str};
 pub use render::{render_json, render_line, render_text};
-pub use reportlog::{Format, ReportLog, ReportLogError, sniff};
+pub use reportlog::{Format, Pushed, ReportLog, ReportLogError, sniff};
 
 /// Why a file could not be read as junit XML. Positions are 1-based; columns count characters.
 #[derive(Debug, thiserror::Error)]
