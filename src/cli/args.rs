@@ -27,7 +27,7 @@ pub enum Command {
     Ls(LsArgs),
     /// Run a local OneLake + Fabric REST emulator on loopback.
     Emulator(EmulatorArgs),
-    /// Map a pytest junit XML file to pytest outcomes and print them pytest-style.
+    /// Map pytest results (junit XML or a report log) to pytest outcomes, printed pytest-style.
     Report(ReportArgs),
     /// Start an embedded emulator and walk through the main flow against it.
     Demo(DemoArgs),
@@ -171,11 +171,15 @@ pub struct EmulatorArgs {
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// pytest junit XML file (xunit1 or xunit2).
+    /// pytest results: junit XML (xunit1 or xunit2) or a report log (pytest --report-log,
+    /// JSON lines); which one is told from the content.
     pub results: PathBuf,
     /// File with the expected pytest node ids, one per line; each must have a result.
     #[arg(long)]
     pub nodeids: Option<PathBuf>,
+    /// The --junitprefix pytest ran with (junit XML only).
+    #[arg(long, value_name = "PREFIX")]
+    pub junitprefix: Option<String>,
     /// Print one JSON record per test instead of pytest-style text.
     #[arg(long)]
     pub json: bool,
