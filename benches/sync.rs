@@ -134,12 +134,14 @@ fn sides(n: usize) -> (Vec<LocalFile>, Vec<RemoteFile>, Manifest) {
             path: path(i),
             size: stat.size,
             etag: etag.clone(),
+            md5: None,
         });
         entries.push(ManifestEntry {
             path: path(i),
             sha256: sha(i),
             size: stat.size,
             etag,
+            md5: None,
         });
     }
     local.sort_unstable_by(|a, b| a.path.cmp(&b.path));

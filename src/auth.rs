@@ -23,8 +23,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use azure_core::credentials::TokenCredential;
 
+use crate::diagnostic::{Diagnostic, Kind};
 use crate::env::{self, Env};
-use crate::secret::Secret;
+use crate::secret::{Secret, redact};
 
 /// Scope of OneLake / ADLS Gen2 tokens.
 pub const STORAGE_SCOPE: &str = "https://storage.azure.com/.default";
@@ -109,13 +110,15 @@ impl Credentials {
             CredentialKind::ClientSecret => {
                 let tenant = tenant_id(env).ok_or(AuthError::Missing("AZURE_TENANT_ID"))?;
                 let client = client_id(env).ok_or(AuthError::Missing("AZURE_CLIENT_ID"))?;
-                let secret = env
-                    .get(env::AZURE_CLIENT_SECRET)
-                    .ok_or(AuthError::Missing("AZURE_CLIENT_SECRET"))?;
+                // Remembered as a Secret so that `redact` removes it from any message.
+                let secret = Secret::new(
+                    env.get(env::AZURE_CLIENT_SECRET)
+                        .ok_or(AuthError::Missing("AZURE_CLIENT_SECRET"))?,
+                );
                 let cred = azure_identity::ClientSecretCredential::new(
                     &tenant,
                     client,
-                    secret.into(),
+                    secret.expose().to_string().into(),
                     None,
                 )
                 .map_err(|e| AuthError::setup(kind, &e))?;
@@ -301,7 +304,7 @@ impl AuthError {
     fn setup(kind: CredentialKind, err: &azure_core::Error) -> Self {
         AuthError::Setup {
             kind: kind.describe(),
-            message: first_line(&err.to_string()),
+            message: redact(&first_line(&err.to_string())).into_owned(),
         }
     }
 
@@ -317,12 +320,18 @@ impl AuthError {
         }
         AuthError::Fetch {
             kind: kind.describe(),
-            message: first_line(&text),
+            message: redact(&first_line(&text)).into_owned(),
         }
     }
+}
 
-    /// What the user should do about it.
-    pub fn hint(&self) -> Option<String> {
+impl Diagnostic for AuthError {
+    /// No token means the credentials are not configured: a configuration error.
+    fn kind(&self) -> Kind {
+        Kind::Usage
+    }
+
+    fn hint(&self) -> Option<String> {
         const HOW: &str = "run `az login`, or set FABRIC_REMOTE_TOKEN, or AZURE_TENANT_ID + AZURE_CLIENT_ID + AZURE_CLIENT_SECRET (see test.env.sample)";
         Some(match self {
             AuthError::CliMissing | AuthError::CliNotLoggedIn | AuthError::Missing(_) => {

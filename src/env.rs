@@ -12,6 +12,10 @@ pub const FABRIC_REMOTE_ONELAKE_ENDPOINT: &str = "FABRIC_REMOTE_ONELAKE_ENDPOINT
 /// Replaces `https://api.fabric.microsoft.com` (emulator, sovereign clouds).
 pub const FABRIC_REMOTE_API_ENDPOINT: &str = "FABRIC_REMOTE_API_ENDPOINT";
 
+/// A PEM file with a CA certificate to trust besides the system's (the one
+/// `fabric-remote emulator --tls` writes to its data directory).
+pub const FABRIC_REMOTE_CA_FILE: &str = "FABRIC_REMOTE_CA_FILE";
+
 /// Where sync keeps its hash cache and manifest copy (default: `~/.cache/fabric-remote`).
 pub const FABRIC_REMOTE_CACHE_DIR: &str = "FABRIC_REMOTE_CACHE_DIR";
 

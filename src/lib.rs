@@ -3,9 +3,11 @@
 //!
 //! The pipeline, leaf modules first: [`location`] parses where data lives; [`auth`] gets
 //! bearer tokens; [`http`] sends requests with one retry policy; [`dfs`] speaks the OneLake
-//! DFS API on top of it; [`junit`] maps pytest's junit XML to pytest outcomes. The binary
-//! (`src/main.rs` + `src/cli/`) wires them to commands; the emulator lives in its own crate
-//! (`emulator/`) and shares no code with these clients.
+//! DFS API on top of it; [`sync`] mirrors a tree through it; [`junit`] maps pytest's junit XML
+//! to pytest outcomes. Every error type implements [`diagnostic::Diagnostic`] (its kind and
+//! its hint); [`secret`] keeps tokens out of every message. The binary (`src/main.rs` +
+//! `src/cli/`) wires them to commands; the emulator lives in its own crate (`emulator/`) and
+//! shares no code with these clients.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -21,6 +23,7 @@
 
 pub mod auth;
 pub mod dfs;
+pub mod diagnostic;
 pub mod dotenv;
 pub mod env;
 pub mod fabric;
@@ -30,29 +33,4 @@ pub mod location;
 pub mod run;
 pub mod secret;
 pub mod sync;
-
-/// A `hint:` line for an error in the chain, when its type knows what the user should do.
-pub fn hint_for(err: &(dyn std::error::Error + 'static)) -> Option<String> {
-    if let Some(e) = err.downcast_ref::<dfs::DfsError>() {
-        return e.hint();
-    }
-    if let Some(e) = err.downcast_ref::<http::HttpError>() {
-        return e.hint();
-    }
-    if let Some(e) = err.downcast_ref::<sync::SyncError>() {
-        return e.hint();
-    }
-    if let Some(e) = err.downcast_ref::<fabric::FabricError>() {
-        return e.hint();
-    }
-    if let Some(e) = err.downcast_ref::<auth::AuthError>() {
-        return e.hint();
-    }
-    if let Some(e) = err.downcast_ref::<run::RunError>() {
-        return e.hint();
-    }
-    if let Some(e) = err.downcast_ref::<run::ConfigError>() {
-        return e.hint();
-    }
-    None
-}
+pub mod time;

@@ -118,7 +118,8 @@ impl RemoteLocation {
             }
         };
         let authority = authority.to_ascii_lowercase();
-        if authority.is_empty() {
+        let bad_brackets = authority.starts_with('[') != authority.contains(']');
+        if authority.is_empty() || bad_brackets || authority.starts_with(':') {
             return Err(LocationError::NoHost(input.to_string()));
         }
         let service = classify_host(&authority, input)?;
@@ -375,7 +376,9 @@ pub enum LocationError {
         "`{input}` uses the unsupported scheme `{scheme}://`; use https://, http:// or abfss://"
     )]
     UnsupportedScheme { scheme: String, input: String },
-    #[error("`{0}` has no host")]
+    #[error(
+        "`{0}` has no usable host; a remote URL looks like https://onelake.dfs.fabric.microsoft.com/<workspace>/<item>/Files/<dir>"
+    )]
     NoHost(String),
     #[error("`{0}` names no filesystem; add the workspace or container after the host")]
     NoFilesystem(String),
@@ -399,6 +402,12 @@ pub enum LocationError {
     NotUtf8(String),
     #[error("`{name}` in `{input}` is not a valid name")]
     BadName { name: String, input: String },
+}
+
+impl crate::diagnostic::Diagnostic for LocationError {
+    fn kind(&self) -> crate::diagnostic::Kind {
+        crate::diagnostic::Kind::Usage
+    }
 }
 
 #[cfg(test)]
@@ -596,6 +605,9 @@ mod tests {
             LocationError::NoFilesystem(_)
         ));
         assert!(matches!(err("https:///x"), LocationError::NoHost(_)));
+        assert!(matches!(err("http://[::1/x"), LocationError::NoHost(_)));
+        assert!(matches!(err("https://"), LocationError::NoHost(_)));
+        assert!(err("https://").to_string().contains("looks like https://"));
         assert!(matches!(
             err("abfss://onelake.dfs.fabric.microsoft.com/x"),
             LocationError::AbfssWithoutFilesystem(_)

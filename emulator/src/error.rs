@@ -9,8 +9,8 @@ use std::borrow::Cow;
 use axum::body::Body;
 use axum::http::{HeaderName, HeaderValue, Response, StatusCode, header};
 
-use crate::server::RequestCtx;
-use crate::util;
+use crate::request::{BadQuery, RequestCtx, Surface};
+use crate::time;
 
 #[derive(Debug, Clone)]
 pub struct ServiceError {
@@ -39,6 +39,17 @@ impl ServiceError {
     pub fn with_header(mut self, name: &'static str, value: &str) -> Self {
         if let Ok(v) = HeaderValue::from_str(value) {
             self.headers.push((HeaderName::from_static(name), v));
+        }
+        self
+    }
+
+    /// Like [`ServiceError::with_header`] for a header name known only at run time.
+    pub fn with_header_owned(mut self, name: &str, value: &str) -> Self {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            self.headers.push((n, v));
         }
         self
     }
@@ -256,21 +267,59 @@ impl ServiceError {
         )
     }
 
+    /// The error response in the shape of the API the request spoke.
+    pub fn response(&self, ctx: &RequestCtx) -> Response<Body> {
+        match ctx.surface {
+            Surface::Fabric => self.to_fabric_response(ctx),
+            Surface::Dfs | Surface::Blob => self.to_storage_response(ctx),
+        }
+    }
+
     /// The storage (DFS) error response.
-    pub fn to_storage_response(&self, ctx: &RequestCtx) -> Response<Body> {
+    fn to_storage_response(&self, ctx: &RequestCtx) -> Response<Body> {
         let message = format!(
             "{}\nRequestId:{}\nTime:{}",
             self.message,
             ctx.request_id,
-            util::iso8601_7(util::now_nanos())
+            time::iso8601_7(time::now_nanos())
         );
+        if ctx.surface == Surface::Blob {
+            return self.to_blob_response(ctx, &message);
+        }
         let body =
             serde_json::json!({"error": {"code": self.code, "message": message}}).to_string();
         self.respond(ctx, body)
     }
 
+    /// The Blob error response: XML, with the Blob API's names for the DFS codes.
+    fn to_blob_response(&self, ctx: &RequestCtx, message: &str) -> Response<Body> {
+        let code = match self.code {
+            "PathNotFound" => "BlobNotFound",
+            "FilesystemNotFound" => "ContainerNotFound",
+            "PathAlreadyExists" => "BlobAlreadyExists",
+            "DirectoryNotEmpty" => "DirectoryIsNotEmpty",
+            c => c,
+        };
+        let body = format!(
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>{code}</Code><Message>{}</Message></Error>",
+            quick_xml::escape::escape(message)
+        );
+        let mut resp = ServiceError {
+            code,
+            ..self.clone()
+        }
+        .respond(ctx, body);
+        if !ctx.head {
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/xml"),
+            );
+        }
+        resp
+    }
+
     /// The Fabric REST error response.
-    pub fn to_fabric_response(&self, ctx: &RequestCtx) -> Response<Body> {
+    fn to_fabric_response(&self, ctx: &RequestCtx) -> Response<Body> {
         let code = match self.code {
             "NoAuthenticationInformation" | "InvalidAuthenticationInfo" => "TokenExpired",
             "TooManyRequests" => "RequestBlocked",
@@ -312,6 +361,12 @@ impl ServiceError {
 }
 
 const WWW_AUTHENTICATE: &str = "Bearer authorization_uri=https://login.microsoftonline.com/common/oauth2/authorize resource_id=https://storage.azure.com";
+
+impl From<BadQuery> for ServiceError {
+    fn from(e: BadQuery) -> Self {
+        ServiceError::invalid_query(format!("{}={}", e.key, e.value))
+    }
+}
 
 impl From<std::io::Error> for ServiceError {
     fn from(e: std::io::Error) -> Self {

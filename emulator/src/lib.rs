@@ -1,10 +1,10 @@
-//! A OneLake DFS and Fabric REST emulator on one loopback port.
+//! A OneLake (DFS and Blob APIs) and Fabric REST emulator on one loopback port.
 //!
 //! The emulator is the ground truth for the project's tests, so it copies the real
-//! service's shapes rather than being lenient: string numbers and unquoted ETags in
-//! listings, `x-ms-continuation` paging, required `x-ms-version` and bearer token, JSON
-//! errors with `x-ms-error-code`, protected item folders, refused `..`. It shares no code
-//! with the client in the root package.
+//! service as Microsoft's own clients see it rather than being lenient: string numbers
+//! and unquoted ETags in listings, `x-ms-continuation` paging, JSON (DFS) and XML (Blob)
+//! errors with `x-ms-error-code`, protected item folders, refused `..`, leases, bearer
+//! tokens or SAS query strings. It shares no code with the client in the root package.
 //!
 //! ```no_run
 //! let emu = fabric_emulator::Emulator::start(fabric_emulator::Config::default()).unwrap();
@@ -13,18 +13,29 @@
 //! ```
 //!
 //! Layout: [`Emulator`] binds, then serves on its own thread and tokio runtime
-//! (`server`), routing `/v1/...` to the Fabric side (`fabric`) and the rest to DFS
-//! (`dfs`), over a shared [`State`] whose `store` keeps files on disk under
-//! `DATA/<workspace>/<item>.Lakehouse/` and metadata beside them in `DATA/.emulator/`;
-//! the Fabric side keeps its SJDs and job logs in `DATA/.emulator/fabric/`.
+//! (`server`, over `tls` when asked), routing `/v1/...` to the Fabric side (`fabric`) and
+//! the rest to `storage`, which hands each request to `dfs` or `blob`; `request` holds the
+//! per-request context and the one query-string type all sides read; `error` writes
+//! failures in each API's shape. All share a [`State`] whose `store` keeps files on disk
+//! under `DATA/<workspace>/<item>.Lakehouse/` and metadata beside them in
+//! `DATA/.emulator/`, with `lease` for path leases; the Fabric side keeps its SJDs and job
+//! logs in `DATA/.emulator/fabric/`. Leaves: `ids`, `time`, `token`, `lock`.
 
+mod blob;
 mod dfs;
 mod error;
 mod fabric;
+mod ids;
+mod lease;
+mod lock;
+mod request;
 mod server;
 mod state;
+mod storage;
 mod store;
-mod util;
+mod time;
+mod tls;
+mod token;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -60,7 +71,9 @@ pub struct Config {
     pub retry_after_ms: u64,
     /// The interpreter job runs use; `None` → `python3` from `PATH`.
     pub python: Option<PathBuf>,
-    /// How long a new job instance answers 404 `JobInstanceNotFound`.
+    /// How long a new job instance answers 404 `JobInstanceNotFound`. The default is below
+    /// `fabric_retry_after_secs`, so a client that waits as told never sees the 404; a
+    /// longer value reproduces the real service's occasional early 404 (a fault knob).
     pub job_visible_after_ms: u64,
     /// `Retry-After` (seconds) on Fabric 202s, LRO polls and job instance polls.
     pub fabric_retry_after_secs: u64,
@@ -68,6 +81,9 @@ pub struct Config {
     pub lro_rate: f64,
     /// How long a long-running operation runs before it succeeds.
     pub lro_duration_ms: u64,
+    /// Serve HTTPS with a self-signed certificate made at start; its CA is written to
+    /// `DATA/.emulator/ca.pem` ([`Emulator::ca_file`]).
+    pub tls: bool,
 }
 
 impl Default for Config {
@@ -84,10 +100,11 @@ impl Default for Config {
             seed: 0,
             retry_after_ms: 20,
             python: None,
-            job_visible_after_ms: 1500,
+            job_visible_after_ms: 500,
             fabric_retry_after_secs: 1,
             lro_rate: 0.5,
             lro_duration_ms: 300,
+            tls: false,
         }
     }
 }
@@ -104,17 +121,42 @@ pub struct RecordedRequest {
     pub status: u16,
     /// `throttled`, `busy`, `reset-before` or `reset-after`.
     pub fault: Option<&'static str>,
+    /// When the request arrived, since the emulator started.
+    pub start: Duration,
+    /// When its answer was sent (or the connection dropped); `None` while in flight.
+    pub end: Option<Duration>,
 }
 
-/// The router: `/v1/...` is the Fabric REST side, everything else DFS.
+/// The most requests of `requests` that were in flight at one moment, from their
+/// `start`/`end` times (e.g. "at least 4 chunks at once"). Unfinished ones count as
+/// still running.
+pub fn max_in_flight(requests: &[RecordedRequest]) -> usize {
+    let mut events: Vec<(Duration, i32)> = Vec::with_capacity(requests.len() * 2);
+    for r in requests {
+        events.push((r.start, 1));
+        events.push((r.end.unwrap_or(Duration::MAX), -1));
+    }
+    // Ends sort before starts at the same instant: touching is not overlapping.
+    events.sort();
+    let (mut now, mut most) = (0i32, 0i32);
+    for (_, d) in events {
+        now += d;
+        most = most.max(now);
+    }
+    most as usize
+}
+
+/// The router: `/v1/...` is the Fabric REST side, everything else OneLake storage (DFS
+/// and Blob).
 pub fn app(state: Arc<State>) -> Router {
-    fabric::routes().fallback(dfs::handle).with_state(state)
+    fabric::routes().fallback(storage::handle).with_state(state)
 }
 
 /// A running emulator. Stops (and removes its temp dir, if it made one) on drop.
 pub struct Emulator {
     state: Arc<State>,
     addr: SocketAddr,
+    ca_file: Option<PathBuf>,
     shutdown: Option<oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
     temp_dir: Option<PathBuf>,
@@ -125,11 +167,11 @@ impl Emulator {
     pub fn start(config: Config) -> std::io::Result<Emulator> {
         let (data_dir, temp_dir) = match &config.data_dir {
             Some(d) => {
-                std::fs::create_dir_all(d)?;
+                std::fs::create_dir_all(d).map_err(|e| in_data_dir(d, e))?;
                 (d.clone(), None)
             }
             None => {
-                let d = util::make_temp_dir()?;
+                let d = make_temp_dir()?;
                 (d.clone(), Some(d))
             }
         };
@@ -139,8 +181,24 @@ impl Emulator {
             }
             e
         };
-        let state = Arc::new(State::open(&config, data_dir).map_err(cleanup)?);
-        let listener = std::net::TcpListener::bind(("127.0.0.1", config.port)).map_err(cleanup)?;
+        let state = Arc::new(State::open(&config, data_dir.clone()).map_err(cleanup)?);
+        let (acceptor, ca_file) = if config.tls {
+            let (a, f) = tls::setup(&data_dir).map_err(cleanup)?;
+            (Some(a), Some(f))
+        } else {
+            (None, None)
+        };
+        let listener = std::net::TcpListener::bind(("127.0.0.1", config.port))
+            .map_err(|e| {
+                std::io::Error::new(
+                    e.kind(),
+                    format!(
+                        "cannot listen on 127.0.0.1:{}: {e}; choose another port (0 picks a free one)",
+                        config.port
+                    ),
+                )
+            })
+            .map_err(cleanup)?;
         listener.set_nonblocking(true).map_err(cleanup)?;
         let addr = listener.local_addr().map_err(cleanup)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -155,22 +213,33 @@ impl Emulator {
             .name("fabric-emulator".to_owned())
             .spawn(move || {
                 let app = app(serve_state.clone());
-                runtime.block_on(server::serve(listener, serve_state, app, rx));
+                runtime.block_on(server::serve(listener, serve_state, app, acceptor, rx));
                 runtime.shutdown_timeout(Duration::from_secs(2));
             })
             .map_err(cleanup)?;
         Ok(Emulator {
             state,
             addr,
+            ca_file,
             shutdown: Some(tx),
             thread: Some(thread),
             temp_dir,
         })
     }
 
-    /// `http://127.0.0.1:PORT`
+    /// `http://127.0.0.1:PORT`, or `https://…` with [`Config::tls`].
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.ca_file.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// The PEM file of the CA that signed the HTTPS certificate ([`Config::tls`]).
+    pub fn ca_file(&self) -> Option<&Path> {
+        self.ca_file.as_deref()
     }
 
     pub fn state(&self) -> &Arc<State> {
@@ -211,6 +280,11 @@ impl Emulator {
         self.state.set_faults(fail_rate, reset_rate, latency_ms)
     }
 
+    /// Moves the clock that leases expire by forward by `d` (tests of lease expiry).
+    pub fn advance_clock(&self, d: Duration) {
+        self.state.advance_clock(d)
+    }
+
     /// Later requests bearing exactly this token get 401.
     pub fn revoke_token(&self, token: &str) {
         self.state.revoke_token(token)
@@ -227,6 +301,30 @@ impl Emulator {
     pub fn set_capacity(&self, assigned: bool) {
         self.state.fabric.set_capacity(assigned)
     }
+}
+
+/// An I/O error in the data directory, said as one sentence with what to do.
+pub(crate) fn in_data_dir(dir: &Path, e: std::io::Error) -> std::io::Error {
+    std::io::Error::new(
+        e.kind(),
+        format!(
+            "cannot use the data directory {}: {e}; choose a directory you can write to",
+            dir.display()
+        ),
+    )
+}
+
+/// Creates a fresh, empty directory under the system temp dir.
+fn make_temp_dir() -> std::io::Result<PathBuf> {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!(
+        "fabric-emulator-{}-{}-{n}",
+        std::process::id(),
+        time::now_nanos()
+    ));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
 }
 
 impl Drop for Emulator {

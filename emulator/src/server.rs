@@ -1,8 +1,9 @@
 //! Serves connections by hand (hyper http1 over tokio) so that a request can be answered
 //! with no response at all: the seeded fault injector drops the connection either before
 //! the operation runs or after it ran (the response is lost). Around the router it also
-//! records every request, sleeps the configured latency, checks the bearer token and adds
-//! the headers every DFS response carries.
+//! records every request, sleeps the configured latency, checks the bearer token (or a
+//! SAS query string), picks the API the request speaks (DFS, Blob or Fabric) and adds the
+//! headers every response carries; with `--tls` it speaks HTTPS.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -10,7 +11,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::http::{HeaderMap, HeaderValue, Request, Response, header};
+use axum::http::{HeaderMap, Request, Response, header};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -20,67 +21,8 @@ use tokio::sync::oneshot;
 use tower::ServiceExt as _;
 
 use crate::error::ServiceError;
+use crate::request::{Query, RequestCtx, Surface};
 use crate::state::{Fault, State};
-
-/// Per-request facts the handlers and error writers need. Inserted into the request's
-/// extensions before routing.
-#[derive(Debug, Clone)]
-pub struct RequestCtx {
-    pub request_id: String,
-    pub head: bool,
-    pub fabric: bool,
-    client_request_id: Option<HeaderValue>,
-    version: Option<HeaderValue>,
-}
-
-impl RequestCtx {
-    pub fn new(state: &State, headers: &HeaderMap, head: bool, fabric: bool) -> Self {
-        RequestCtx {
-            request_id: state.next_request_id(),
-            head,
-            fabric,
-            client_request_id: headers.get("x-ms-client-request-id").cloned(),
-            version: headers.get("x-ms-version").cloned(),
-        }
-    }
-
-    pub fn error(&self, e: &ServiceError) -> Response<Body> {
-        if self.fabric {
-            e.to_fabric_response(self)
-        } else {
-            e.to_storage_response(self)
-        }
-    }
-
-    /// Adds the headers every response carries.
-    fn finish(&self, mut resp: Response<Body>) -> Response<Body> {
-        let h = resp.headers_mut();
-        if let Ok(v) = HeaderValue::from_str(&self.request_id) {
-            if self.fabric {
-                h.insert("requestid", v);
-            } else {
-                h.insert("x-ms-request-id", v);
-            }
-        }
-        if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(std::time::SystemTime::now()))
-        {
-            h.insert(header::DATE, v);
-        }
-        if !self.fabric {
-            h.insert(
-                header::SERVER,
-                HeaderValue::from_static("Windows-Azure-HDFS/1.0 Microsoft-HTTPAPI/2.0"),
-            );
-            if let Some(v) = &self.version {
-                h.insert("x-ms-version", v.clone());
-            }
-            if let Some(v) = &self.client_request_id {
-                h.insert("x-ms-client-request-id", v.clone());
-            }
-        }
-        resp
-    }
-}
 
 /// The "error" a service returns to make hyper close the connection unanswered.
 #[derive(Debug)]
@@ -99,11 +41,12 @@ pub fn is_fabric_path(raw_path: &str) -> bool {
     raw_path == "/v1" || raw_path.starts_with("/v1/")
 }
 
-/// Accepts connections until `shutdown` fires.
+/// Accepts connections until `shutdown` fires; over TLS when `tls` is given.
 pub async fn serve(
     listener: std::net::TcpListener,
     state: Arc<State>,
     app: Router,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     mut shutdown: oneshot::Receiver<()>,
 ) {
     let Ok(listener) = TcpListener::from_std(listener) else {
@@ -124,9 +67,25 @@ pub async fn serve(
                 let _ = stream.set_nodelay(true);
                 let state = state.clone();
                 let app = app.clone();
+                let tls = tls.clone();
                 tokio::spawn(async move {
                     let svc = service_fn(move |req| handle(state.clone(), app.clone(), req));
-                    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+                    match tls {
+                        Some(acceptor) => {
+                            // A failed handshake (an HTTP client, a distrusting client)
+                            // only ends that connection.
+                            if let Ok(stream) = acceptor.accept(stream).await {
+                                let _ = http1::Builder::new()
+                                    .serve_connection(TokioIo::new(stream), svc)
+                                    .await;
+                            }
+                        }
+                        None => {
+                            let _ = http1::Builder::new()
+                                .serve_connection(TokioIo::new(stream), svc)
+                                .await;
+                        }
+                    }
                 });
             }
         }
@@ -144,12 +103,22 @@ async fn handle(
         .into_owned();
     let query = req.uri().query().unwrap_or("").to_owned();
     let fabric = is_fabric_path(&raw_path);
-    let index = state.record_start(req.method().to_string(), decoded, query);
+    let index = state.record_start(req.method().to_string(), decoded, query.clone());
+    let surface = if fabric {
+        Surface::Fabric
+    } else {
+        let q = Query::parse(&query).unwrap_or_default();
+        if crate::blob::is_blob_request(req.method(), &raw_path, &q, req.headers()) {
+            Surface::Blob
+        } else {
+            Surface::Dfs
+        }
+    };
     let ctx = RequestCtx::new(
-        &state,
+        state.next_request_id(),
         req.headers(),
         req.method() == axum::http::Method::HEAD,
-        fabric,
+        surface,
     );
 
     let (fault, latency_ms) = state.draw_fault();
@@ -166,9 +135,9 @@ async fn handle(
         Fault::None | Fault::ResetAfter => None,
     };
     let resp = if let Some(e) = injected {
-        ctx.error(&e)
-    } else if let Err(e) = check_bearer(&state, req.headers()) {
-        ctx.error(&e)
+        e.response(&ctx)
+    } else if let Err(e) = check_auth(&state, req.headers(), &query) {
+        e.response(&ctx)
     } else {
         req.extensions_mut().insert(ctx.clone());
         let resp: Result<Response<Body>, Infallible> = app.oneshot(req).await;
@@ -184,6 +153,29 @@ async fn handle(
     let resp = ctx.finish(resp);
     state.record_finish(index, resp.status().as_u16(), fault.label());
     Ok(resp)
+}
+
+/// A request is authorised by a bearer token or, on the storage side, by a SAS query
+/// string (`sig=` present). The SAS signature is not verified (the emulator has no
+/// account key); an expiry (`se`) in the past is 403 `AuthenticationFailed`.
+fn check_auth(state: &State, headers: &HeaderMap, query: &str) -> Result<(), ServiceError> {
+    if !headers.contains_key(header::AUTHORIZATION)
+        && let Ok(q) = Query::parse(query)
+        && q.get("sig").is_some()
+    {
+        if let Some(se) = q.get("se")
+            && let Some(expiry) = crate::time::parse_iso8601(se)
+            && expiry < crate::time::now_nanos()
+        {
+            return Err(ServiceError::new(
+                axum::http::StatusCode::FORBIDDEN,
+                "AuthenticationFailed",
+                "Server failed to authenticate the request. Signed expiry time has passed.",
+            ));
+        }
+        return Ok(());
+    }
+    check_bearer(state, headers)
 }
 
 /// `Authorization: Bearer <token>`, non-empty and not revoked.

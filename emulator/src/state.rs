@@ -4,12 +4,16 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+
+use crate::lock::lock;
 
 use crate::fabric::Fabric;
+use crate::ids;
+use crate::lease::Leases;
 use crate::store::Store;
-use crate::util;
+use crate::time;
 use crate::{Config, RecordedRequest};
 
 /// One lakehouse of the emulated workspace.
@@ -64,10 +68,17 @@ pub struct State {
     pub(crate) workspace_id: String,
     pub(crate) lakehouses: Vec<Lakehouse>,
     pub(crate) page_size: usize,
+    /// Served over HTTPS (listings name the endpoint).
+    pub(crate) tls: bool,
     pub(crate) retry_after_ms: u64,
     pub(crate) started_ns: u64,
+    /// The clock of the request log.
+    started: std::time::Instant,
     pub(crate) store: Store,
     pub(crate) fabric: Fabric,
+    pub(crate) leases: Leases,
+    /// Added to the clock leases expire by (tests move time forward).
+    clock_offset_ns: AtomicU64,
     faults: Mutex<Faults>,
     /// The request log, and how many entries `clear_requests` dropped before it.
     log: Mutex<(usize, Vec<RecordedRequest>)>,
@@ -75,10 +86,6 @@ pub struct State {
     /// Denied prefixes: as given, and in canonical name form when they parse.
     denied: Mutex<Vec<(String, Option<String>)>>,
     request_seq: AtomicU64,
-}
-
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn valid_name(name: &str) -> bool {
@@ -95,40 +102,51 @@ impl State {
         let invalid =
             |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidInput, what.to_owned());
         if !valid_name(&config.workspace) {
-            return Err(invalid("invalid workspace name"));
+            return Err(invalid(&format!(
+                "the workspace name `{}` is not valid; give a non-empty name without `/`",
+                config.workspace
+            )));
         }
         if config.lakehouses.is_empty() {
-            return Err(invalid("at least one lakehouse is required"));
+            return Err(invalid(
+                "the workspace has no lakehouse; give at least one lakehouse name",
+            ));
         }
         let mut lakehouses = Vec::new();
         for name in &config.lakehouses {
             if !valid_name(name) || lakehouses.iter().any(|l: &Lakehouse| l.name == *name) {
                 return Err(invalid(&format!(
-                    "invalid or duplicate lakehouse name `{name}`"
+                    "the lakehouse name `{name}` is empty, contains `/` or is given twice; give distinct names without `/`"
                 )));
             }
             let root = data_dir
                 .join(&config.workspace)
                 .join(format!("{name}.Lakehouse"));
-            std::fs::create_dir_all(root.join("Files"))?;
-            std::fs::create_dir_all(root.join("Tables"))?;
+            std::fs::create_dir_all(root.join("Files"))
+                .and_then(|()| std::fs::create_dir_all(root.join("Tables")))
+                .map_err(|e| crate::in_data_dir(&data_dir, e))?;
             lakehouses.push(Lakehouse {
                 name: name.clone(),
-                id: util::guid_from_name("lakehouse", &format!("{}\0{name}", config.workspace)),
+                id: ids::guid_from_name("lakehouse", &format!("{}\0{name}", config.workspace)),
                 root,
             });
         }
-        let store = Store::open(&data_dir)?;
-        let fabric = Fabric::open(config, &data_dir)?;
+        let store = Store::open(&data_dir).map_err(|e| crate::in_data_dir(&data_dir, e))?;
+        let fabric =
+            Fabric::open(config, &data_dir).map_err(|e| crate::in_data_dir(&data_dir, e))?;
         Ok(State {
             fabric,
-            workspace_id: util::guid_from_name("workspace", &config.workspace),
+            workspace_id: ids::guid_from_name("workspace", &config.workspace),
             workspace_name: config.workspace.clone(),
             lakehouses,
             page_size: config.page_size.clamp(1, 5000),
+            tls: config.tls,
             retry_after_ms: config.retry_after_ms,
-            started_ns: util::now_nanos(),
+            started_ns: time::now_nanos(),
+            started: std::time::Instant::now(),
             store,
+            leases: Leases::default(),
+            clock_offset_ns: AtomicU64::new(0),
             faults: Mutex::new(Faults {
                 rng: config.seed,
                 fail_rate: config.fail_rate,
@@ -175,7 +193,7 @@ impl State {
     /// Resolves an item path segment: `<name>.Lakehouse` (suffix in any case) or the
     /// lakehouse GUID (any case).
     pub fn resolve_item(&self, seg: &str) -> Option<usize> {
-        if util::is_guid(seg) {
+        if ids::is_guid(seg) {
             return self
                 .lakehouses
                 .iter()
@@ -213,6 +231,15 @@ impl State {
 
     /// Logs a request on arrival; returns its sequence number for `record_finish`.
     pub(crate) fn record_start(&self, method: String, path: String, query: String) -> usize {
+        // A SAS signature is a secret: the log keeps everything but its value.
+        let query = query
+            .split('&')
+            .map(|p| match p.split_once('=') {
+                Some((k, _)) if k.eq_ignore_ascii_case("sig") => format!("{k}=REDACTED"),
+                _ => p.to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join("&");
         let mut log = lock(&self.log);
         log.1.push(RecordedRequest {
             method,
@@ -220,6 +247,8 @@ impl State {
             query,
             status: 0,
             fault: None,
+            start: self.started.elapsed(),
+            end: None,
         });
         log.0 + log.1.len() - 1
     }
@@ -228,9 +257,11 @@ impl State {
         let mut log = lock(&self.log);
         // `clear_requests` may have run meanwhile; then the entry is gone.
         let base = log.0;
+        let end = self.started.elapsed();
         if let Some(r) = seq.checked_sub(base).and_then(|i| log.1.get_mut(i)) {
             r.status = status;
             r.fault = fault;
+            r.end = Some(end);
         }
     }
 
@@ -244,12 +275,23 @@ impl State {
         log.1.clear();
     }
 
+    /// Now, in Unix nanoseconds, on the clock leases expire by.
+    pub(crate) fn lease_now(&self) -> u64 {
+        time::now_nanos() + self.clock_offset_ns.load(Ordering::Relaxed)
+    }
+
+    /// Moves the lease clock forward by `d`.
+    pub fn advance_clock(&self, d: std::time::Duration) {
+        self.clock_offset_ns
+            .fetch_add(d.as_nanos() as u64, Ordering::Relaxed);
+    }
+
     pub(crate) fn next_request_id(&self) -> String {
         let n = self.request_seq.fetch_add(1, Ordering::Relaxed);
         let mut s = n ^ self.started_ns;
-        let hi = util::splitmix64(&mut s);
-        let lo = util::splitmix64(&mut s);
-        util::guid_from_u128((u128::from(hi) << 64) | u128::from(lo))
+        let hi = ids::splitmix64(&mut s);
+        let lo = ids::splitmix64(&mut s);
+        ids::guid_from_u128((u128::from(hi) << 64) | u128::from(lo))
     }
 
     // ---- faults, tokens, denials ------------------------------------------------
@@ -265,9 +307,9 @@ impl State {
     /// so a given seed gives the same sequence of decisions in the same request order.
     pub(crate) fn draw_fault(&self) -> (Fault, u64) {
         let mut f = lock(&self.faults);
-        let r_reset = util::unit(&mut f.rng);
-        let r_fail = util::unit(&mut f.rng);
-        let r_kind = util::unit(&mut f.rng);
+        let r_reset = ids::unit(&mut f.rng);
+        let r_fail = ids::unit(&mut f.rng);
+        let r_kind = ids::unit(&mut f.rng);
         let fault = if r_reset < f.reset_rate {
             if r_kind < 0.5 {
                 Fault::ResetBefore

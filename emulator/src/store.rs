@@ -20,8 +20,9 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, ServiceError};
-use crate::state::lock;
-use crate::util;
+use crate::ids;
+use crate::lock::lock;
+use crate::time;
 
 /// What the service knows about one path besides its bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,7 +51,8 @@ impl Meta {
 }
 
 /// One journal line. `d` marks a deletion, `sb` the start of a staged upload at a base
-/// length, `su` its end.
+/// length (`sx`: for a path that does not exist yet), `sr` its staged byte ranges, `su`
+/// its end, `p` the path's properties.
 #[derive(Serialize, Deserialize, Default)]
 struct Record {
     k: String,
@@ -72,19 +74,134 @@ struct Record {
     sb: Option<u64>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     su: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    sx: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sr: Option<Vec<(u64, u64)>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    p: Option<Props>,
 }
 
-/// Appended bytes not yet flushed: they cover `[base, end)` of the file, where `base` is
-/// the committed length when staging began.
-#[derive(Debug, Clone, Copy)]
+/// What a path carries besides its bytes: the HTTP content headers, user metadata
+/// (DFS `x-ms-properties` and Blob `x-ms-meta-*` are the same set; values are kept
+/// decoded) and, for a blob committed from blocks, its committed block list.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Props {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_encoding: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_language: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_disposition: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_control: Option<String>,
+    /// Base64 of the whole content's MD5.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_md5: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metadata: Vec<(String, String)>,
+    /// Committed blocks (base64 id, size), in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blocks: Vec<(String, u64)>,
+}
+
+/// The content headers a request sets; `None` leaves a property as it was.
+#[derive(Debug, Clone, Default)]
+pub struct Headers {
+    pub content_type: Option<String>,
+    pub content_encoding: Option<String>,
+    pub content_language: Option<String>,
+    pub content_disposition: Option<String>,
+    pub cache_control: Option<String>,
+    pub content_md5: Option<String>,
+}
+
+impl Headers {
+    pub fn apply(self, p: &mut Props) {
+        let set = |dst: &mut Option<String>, v: Option<String>| {
+            if v.is_some() {
+                *dst = v;
+            }
+        };
+        set(&mut p.content_type, self.content_type);
+        set(&mut p.content_encoding, self.content_encoding);
+        set(&mut p.content_language, self.content_language);
+        set(&mut p.content_disposition, self.content_disposition);
+        set(&mut p.cache_control, self.cache_control);
+        set(&mut p.content_md5, self.content_md5);
+    }
+
+    /// Set Blob Properties: every content header is replaced, absent ones cleared.
+    pub fn replace(self, p: &mut Props) {
+        p.content_type = self.content_type;
+        p.content_encoding = self.content_encoding;
+        p.content_language = self.content_language;
+        p.content_disposition = self.content_disposition;
+        p.cache_control = self.cache_control;
+        p.content_md5 = self.content_md5;
+    }
+}
+
+/// How a flush treats what it commits.
+#[derive(Debug, Clone, Default)]
+pub struct FlushOpts {
+    /// `retainUncommittedData=true`: staged data past the flush position stays staged.
+    pub retain: bool,
+    /// Content headers sent with the flush.
+    pub headers: Headers,
+}
+
+/// Blocks as (base64 id, size), in order.
+pub type Blocks = Vec<(String, u64)>;
+
+/// A block named in Put Block List.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BlockRef {
+    Committed(String),
+    Uncommitted(String),
+    Latest(String),
+}
+
+/// Appended bytes not yet flushed, at absolute file offsets: `ranges` (sorted, merged)
+/// are what the staging file holds. `base` is the committed length when staging began
+/// (`None`: the path did not exist), so an outside change of the file drops them.
+#[derive(Debug, Clone)]
 struct Staged {
-    base: u64,
-    end: u64,
+    base: Option<u64>,
+    ranges: Vec<(u64, u64)>,
+}
+
+impl Staged {
+    fn add(&mut self, a: u64, b: u64) {
+        if a == b {
+            return;
+        }
+        self.ranges.push((a, b));
+        self.ranges.sort_unstable();
+        let mut merged: Vec<(u64, u64)> = Vec::with_capacity(self.ranges.len());
+        for &(x, y) in &self.ranges {
+            match merged.last_mut() {
+                Some(last) if x <= last.1 => last.1 = last.1.max(y),
+                _ => merged.push((x, y)),
+            }
+        }
+        self.ranges = merged;
+    }
+
+    /// Whether `[a, b)` is wholly staged.
+    fn covers(&self, a: u64, b: u64) -> bool {
+        a >= b || self.ranges.iter().any(|&(x, y)| x <= a && b <= y)
+    }
 }
 
 struct Inner {
     metas: HashMap<String, Meta>,
+    props: HashMap<String, Props>,
     staged: HashMap<String, Staged>,
+    /// Uncommitted blocks per blob key: (base64 id, size), latest upload last.
+    blocks: HashMap<String, Vec<(String, u64)>>,
     last_etag: u64,
     journal: File,
     pending: String,
@@ -102,6 +219,7 @@ struct CachedDir {
 pub struct Store {
     data_dir: PathBuf,
     stage_dir: PathBuf,
+    block_dir: PathBuf,
     write_lock: Mutex<()>,
     inner: Mutex<Inner>,
     dir_cache: Mutex<HashMap<PathBuf, CachedDir>>,
@@ -148,7 +266,32 @@ impl Inner {
         self.metas.insert(key.to_owned(), m);
     }
 
+    fn set_props(&mut self, key: &str, p: Props) {
+        self.write_record(&Record {
+            k: key.to_owned(),
+            p: Some(p.clone()),
+            ..Record::default()
+        });
+        if p == Props::default() {
+            self.props.remove(key);
+        } else {
+            self.props.insert(key.to_owned(), p);
+        }
+    }
+
+    /// Drops the metadata record of `key` but not its properties (rename moves them).
+    fn remove_meta_keep_props(&mut self, key: &str) {
+        if self.metas.remove(key).is_some() {
+            self.write_record(&Record {
+                k: key.to_owned(),
+                d: true,
+                ..Record::default()
+            });
+        }
+    }
+
     fn remove_meta(&mut self, key: &str) {
+        self.props.remove(key);
         if self.metas.remove(key).is_some() {
             self.write_record(&Record {
                 k: key.to_owned(),
@@ -161,7 +304,7 @@ impl Inner {
     /// A fresh ETag: the current FILETIME folded under the `0x8D…` prefix real ETags
     /// carry, strictly increasing.
     fn next_etag(&mut self) -> u64 {
-        let ticks = util::filetime_from_nanos(util::now_nanos()) & 0x000F_FFFF_FFFF_FFFF;
+        let ticks = time::filetime_from_nanos(time::now_nanos()) & 0x000F_FFFF_FFFF_FFFF;
         let candidate = 0x08D0_0000_0000_0000u64 | ticks;
         self.last_etag = candidate.max(self.last_etag + 1);
         self.last_etag
@@ -182,8 +325,13 @@ impl Store {
         let stage_dir = meta_dir.join("staged");
         fs::create_dir_all(&stage_dir)?;
         let journal_path = meta_dir.join("meta.jsonl");
+        let block_dir = meta_dir.join("blocks");
+        // Uncommitted blocks do not survive a restart.
+        let _ = fs::remove_dir_all(&block_dir);
+        fs::create_dir_all(&block_dir)?;
         let mut metas = HashMap::new();
-        let mut staged = HashMap::new();
+        let mut props: HashMap<String, Props> = HashMap::new();
+        let mut staged: HashMap<String, Staged> = HashMap::new();
         let mut last_etag = 0;
         if let Ok(text) = fs::read_to_string(&journal_path) {
             for line in text.lines() {
@@ -192,9 +340,22 @@ impl Store {
                 };
                 if r.d {
                     metas.remove(&r.k);
+                    props.remove(&r.k);
                     staged.remove(&r.k);
-                } else if let Some(base) = r.sb {
-                    staged.insert(r.k, Staged { base, end: base });
+                } else if let Some(p) = r.p {
+                    props.insert(r.k, p);
+                } else if let Some(ranges) = r.sr {
+                    if let Some(s) = staged.get_mut(&r.k) {
+                        s.ranges = ranges;
+                    }
+                } else if r.sb.is_some() || r.sx {
+                    staged.insert(
+                        r.k,
+                        Staged {
+                            base: r.sb,
+                            ranges: Vec::new(),
+                        },
+                    );
                 } else if r.su {
                     staged.remove(&r.k);
                 } else if let (Some(e), Some(c), Some(m), Some(l), Some(dm)) =
@@ -215,16 +376,10 @@ impl Store {
                 }
             }
         }
-        // Staged data: its extent is the staging file's length; drop what lost its file.
-        staged.retain(
-            |k: &String, s: &mut Staged| match fs::metadata(stage_file(&stage_dir, k)) {
-                Ok(md) => {
-                    s.end = s.base + md.len();
-                    true
-                }
-                Err(_) => false,
-            },
-        );
+        // Staged data whose staging file is gone (or holds nothing) is dropped.
+        staged.retain(|k: &String, s: &mut Staged| {
+            !s.ranges.is_empty() && fs::metadata(stage_file(&stage_dir, k)).is_ok()
+        });
         // Compact: rewrite the journal with what still exists.
         let tmp = meta_dir.join("meta.jsonl.tmp");
         {
@@ -249,17 +404,40 @@ impl Store {
                     serde_json::to_string(&r).map_err(io::Error::other)?
                 )?;
             }
+            for (k, p) in &props {
+                if metas.contains_key(k) {
+                    let r = Record {
+                        k: k.clone(),
+                        p: Some(p.clone()),
+                        ..Record::default()
+                    };
+                    writeln!(
+                        out,
+                        "{}",
+                        serde_json::to_string(&r).map_err(io::Error::other)?
+                    )?;
+                }
+            }
             for (k, s) in &staged {
-                let r = Record {
-                    k: k.clone(),
-                    sb: Some(s.base),
-                    ..Record::default()
-                };
-                writeln!(
-                    out,
-                    "{}",
-                    serde_json::to_string(&r).map_err(io::Error::other)?
-                )?;
+                for r in [
+                    Record {
+                        k: k.clone(),
+                        sb: s.base,
+                        sx: s.base.is_none(),
+                        ..Record::default()
+                    },
+                    Record {
+                        k: k.clone(),
+                        sr: Some(s.ranges.clone()),
+                        ..Record::default()
+                    },
+                ] {
+                    writeln!(
+                        out,
+                        "{}",
+                        serde_json::to_string(&r).map_err(io::Error::other)?
+                    )?;
+                }
             }
             out.flush()?;
         }
@@ -272,13 +450,17 @@ impl Store {
             }
         }
         let journal = OpenOptions::new().append(true).open(&journal_path)?;
+        props.retain(|k, _| metas.contains_key(k));
         Ok(Store {
             data_dir: data_dir.to_owned(),
             stage_dir,
+            block_dir,
             write_lock: Mutex::new(()),
             inner: Mutex::new(Inner {
                 metas,
+                props,
                 staged,
+                blocks: HashMap::new(),
                 last_etag,
                 journal,
                 pending: String::new(),
@@ -287,7 +469,8 @@ impl Store {
         })
     }
 
-    fn key(&self, path: &Path) -> String {
+    /// The key of `path` in metadata and lease tables: its path below the data dir.
+    pub(crate) fn key(&self, path: &Path) -> String {
         path.strip_prefix(&self.data_dir)
             .unwrap_or(path)
             .to_string_lossy()
@@ -297,7 +480,7 @@ impl Store {
     /// The metadata of an existing path, checked against the disk and created or
     /// refreshed when the disk disagrees (a file written by someone else).
     fn meta_for(&self, inner: &mut Inner, key: &str, md: &fs::Metadata) -> Meta {
-        let disk_mtime = md.modified().map(util::nanos_since_epoch).unwrap_or(0);
+        let disk_mtime = md.modified().map(time::nanos_since_epoch).unwrap_or(0);
         let is_dir = md.is_dir();
         let len = if is_dir { 0 } else { md.len() };
         let known = inner.metas.get(key).copied().filter(|m| m.is_dir == is_dir);
@@ -307,9 +490,9 @@ impl Store {
             return m;
         }
         let created = known.map(|m| m.created).unwrap_or_else(|| {
-            util::filetime_from_nanos(
+            time::filetime_from_nanos(
                 md.created()
-                    .map(util::nanos_since_epoch)
+                    .map(time::nanos_since_epoch)
                     .unwrap_or(disk_mtime),
             )
         });
@@ -329,10 +512,10 @@ impl Store {
     fn touch(&self, inner: &mut Inner, path: &Path, keep_created: bool) -> Result<Meta> {
         let key = self.key(path);
         let md = fs::metadata(path)?;
-        let now = util::now_nanos();
+        let now = time::now_nanos();
         let created = match inner.metas.get(&key) {
             Some(m) if keep_created => m.created,
-            _ => util::filetime_from_nanos(now),
+            _ => time::filetime_from_nanos(now),
         };
         let is_dir = md.is_dir();
         let meta = Meta {
@@ -340,7 +523,7 @@ impl Store {
             created,
             modified_ns: now,
             len: if is_dir { 0 } else { md.len() },
-            disk_mtime_ns: md.modified().map(util::nanos_since_epoch).unwrap_or(0),
+            disk_mtime_ns: md.modified().map(time::nanos_since_epoch).unwrap_or(0),
             is_dir,
         };
         inner.set_meta(&key, meta);
@@ -415,8 +598,8 @@ impl Store {
         Ok(())
     }
 
-    /// `PUT ?resource=file`: creates or truncates a file.
-    pub fn create_file(&self, path: &Path, if_none_match: bool) -> Result<Meta> {
+    /// `PUT ?resource=file`: creates or truncates a file, with `props` as its properties.
+    pub fn create_file(&self, path: &Path, if_none_match: bool, props: Props) -> Result<Meta> {
         let _w = lock(&self.write_lock);
         let mut inner = lock(&self.inner);
         let res = (|| {
@@ -430,6 +613,7 @@ impl Store {
             File::create(path)?;
             let key = self.key(path);
             self.drop_staged(&mut inner, &key);
+            inner.set_props(&key, props);
             self.touch(&mut inner, path, false)
         })();
         inner.flush_journal();
@@ -437,16 +621,14 @@ impl Store {
     }
 
     /// `PUT ?resource=directory`: idempotent unless `If-None-Match: *`.
-    pub fn create_dir(&self, path: &Path, if_none_match: bool) -> Result<Meta> {
+    pub fn create_dir(&self, path: &Path, if_none_match: bool, props: Props) -> Result<Meta> {
         let _w = lock(&self.write_lock);
         let mut inner = lock(&self.inner);
         let res = (|| {
+            let key = self.key(path);
             match fs::metadata(path) {
                 Ok(_) if if_none_match => return Err(ServiceError::path_already_exists()),
-                Ok(md) if md.is_dir() => {
-                    let key = self.key(path);
-                    return Ok(self.meta_for(&mut inner, &key, &md));
-                }
+                Ok(md) if md.is_dir() => return Ok(self.meta_for(&mut inner, &key, &md)),
                 Ok(_) => return Err(ServiceError::path_conflict()),
                 Err(e) if is_missing(&e) => self.ensure_parents(&mut inner, path)?,
                 Err(e) => return Err(e.into()),
@@ -456,84 +638,63 @@ impl Store {
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
                 Err(e) => return Err(e.into()),
             }
+            inner.set_props(&key, props);
             self.touch(&mut inner, path, false)
         })();
         inner.flush_journal();
         res
     }
 
-    /// The committed length of an existing file and its staged extent.
-    fn file_state(&self, inner: &mut Inner, path: &Path, key: &str) -> Result<(u64, u64)> {
-        let md = match fs::metadata(path) {
-            Ok(md) => md,
-            Err(e) if is_missing(&e) => return Err(ServiceError::path_not_found()),
+    /// The committed length of a file (`None` when it does not exist) and its staged
+    /// data, dropped first when the file changed behind our back.
+    fn file_state(&self, inner: &mut Inner, path: &Path, key: &str) -> Result<Option<u64>> {
+        let committed = match fs::metadata(path) {
+            Ok(md) if md.is_dir() => return Err(ServiceError::path_conflict()),
+            Ok(md) => Some(md.len()),
+            Err(e) if is_missing(&e) => None,
             Err(e) => return Err(e.into()),
         };
-        if md.is_dir() {
-            return Err(ServiceError::path_conflict());
+        if let Some(s) = inner.staged.get(key)
+            && s.base != committed
+        {
+            self.drop_staged(inner, key);
         }
-        let committed = md.len();
-        let end = match inner.staged.get(key).copied() {
-            Some(s) if s.base == committed => s.end,
-            Some(_) => {
-                // The file changed length behind our back: staged data no longer fits.
-                self.drop_staged(inner, key);
-                committed
-            }
-            None => committed,
-        };
-        Ok((committed, end))
+        Ok(committed)
     }
 
     /// `PATCH ?action=append&position=P[&flush=true]`.
     ///
-    /// Staged data must stay contiguous: a position past the staged end is refused.
-    /// A position inside staged data overwrites it (a retried append lands on the same
-    /// bytes). A position inside committed data is accepted only when the bytes there
-    /// are identical, so an append+flush retried after its response was lost succeeds
-    /// (UNCONFIRMED on the real service; this is the idempotent reading).
+    /// Appends land at any position, in any order and in parallel; nothing is visible
+    /// until a flush, which needs the data contiguous. An append to a path that does
+    /// not exist yet is staged too, and its flush creates the file: the DataLake SDK's
+    /// `upload_data(overwrite=False)` sends no create and relies on this (the service's
+    /// exact rules for such appends are UNCONFIRMED).
     pub fn append(
         &self,
         path: &Path,
         position: u64,
         data: &[u8],
-        flush: bool,
+        flush: Option<FlushOpts>,
     ) -> Result<Option<Meta>> {
         let _w = lock(&self.write_lock);
         let mut inner = lock(&self.inner);
         let res = (|| {
             let key = self.key(path);
-            let (committed, staged_end) = self.file_state(&mut inner, path, &key)?;
-            if position > staged_end {
-                return Err(ServiceError::invalid_query(format!(
-                    "position={position} is beyond the end of the uploaded data ({staged_end})."
-                )));
-            }
+            let committed = self.file_state(&mut inner, path, &key)?;
             let end = position + data.len() as u64;
-            if position < committed {
-                let overlap = (end.min(committed) - position) as usize;
-                let mut existing = vec![0u8; overlap];
-                File::open(path)?.read_exact_at(&mut existing, position)?;
-                if existing != data[..overlap] {
-                    return Err(ServiceError::invalid_query(format!(
-                        "position={position} is inside the committed data ({committed} bytes) and the bytes differ."
-                    )));
-                }
-            }
-            if end > committed {
-                let start = position.max(committed);
-                let slice = &data[(start - position) as usize..];
+            if !data.is_empty() {
                 if !inner.staged.contains_key(&key) {
                     inner.staged.insert(
                         key.clone(),
                         Staged {
                             base: committed,
-                            end: committed,
+                            ranges: Vec::new(),
                         },
                     );
                     inner.write_record(&Record {
                         k: key.clone(),
-                        sb: Some(committed),
+                        sb: committed,
+                        sx: committed.is_none(),
                         ..Record::default()
                     });
                     let _ = fs::remove_file(stage_file(&self.stage_dir, &key));
@@ -543,27 +704,35 @@ impl Store {
                     .write(true)
                     .truncate(false)
                     .open(stage_file(&self.stage_dir, &key))?;
-                f.write_all_at(slice, start - committed)?;
+                f.write_all_at(data, position)?;
                 if let Some(s) = inner.staged.get_mut(&key) {
-                    s.end = s.end.max(end);
+                    s.add(position, end);
+                    let ranges = s.ranges.clone();
+                    inner.write_record(&Record {
+                        k: key.clone(),
+                        sr: Some(ranges),
+                        ..Record::default()
+                    });
                 }
             }
-            if flush {
-                self.flush_locked(&mut inner, path, &key, end).map(Some)
-            } else {
-                Ok(None)
+            match flush {
+                Some(opts) => self
+                    .flush_locked(&mut inner, path, &key, end, opts)
+                    .map(Some),
+                None => Ok(None),
             }
         })();
         inner.flush_journal();
         res
     }
 
-    /// `PATCH ?action=flush&position=N`: N must be the contiguous length of the data.
-    pub fn flush(&self, path: &Path, position: u64) -> Result<Meta> {
+    /// `PATCH ?action=flush&position=N`: commits the staged data up to N, which must
+    /// cover everything between the committed length and N.
+    pub fn flush(&self, path: &Path, position: u64, opts: FlushOpts) -> Result<Meta> {
         let _w = lock(&self.write_lock);
         let mut inner = lock(&self.inner);
         let key = self.key(path);
-        let res = self.flush_locked(&mut inner, path, &key, position);
+        let res = self.flush_locked(&mut inner, path, &key, position, opts);
         inner.flush_journal();
         res
     }
@@ -574,20 +743,328 @@ impl Store {
         path: &Path,
         key: &str,
         position: u64,
+        opts: FlushOpts,
     ) -> Result<Meta> {
-        let (committed, end) = self.file_state(inner, path, key)?;
-        if position != end {
+        let committed = self.file_state(inner, path, key)?;
+        let staged = inner.staged.get(key).cloned();
+        if committed.is_none() && staged.is_none() {
+            return Err(ServiceError::path_not_found());
+        }
+        let base = committed.unwrap_or(0);
+        let staged = staged.unwrap_or(Staged {
+            base: committed,
+            ranges: Vec::new(),
+        });
+        if position < base || !staged.covers(base, position) {
             return Err(ServiceError::invalid_flush_position());
         }
-        if end > committed {
-            let mut src = File::open(stage_file(&self.stage_dir, key))?;
-            let mut dst = OpenOptions::new().write(true).open(path)?;
-            dst.seek(SeekFrom::Start(committed))?;
-            io::copy(&mut (&mut src).take(end - committed), &mut dst)?;
-            dst.set_len(end)?;
+        let stage_path = stage_file(&self.stage_dir, key);
+        // Staged bytes below the committed length (a retried append) must repeat what
+        // is there; anything else cannot be flushed.
+        for &(a, b) in &staged.ranges {
+            if a < base {
+                let hi = b.min(base);
+                let mut old = vec![0u8; (hi - a) as usize];
+                let mut new = vec![0u8; (hi - a) as usize];
+                File::open(path)?.read_exact_at(&mut old, a)?;
+                File::open(&stage_path)?.read_exact_at(&mut new, a)?;
+                if old != new {
+                    return Err(ServiceError::invalid_flush_position());
+                }
+            }
         }
+        if committed.is_none() {
+            self.ensure_parents(inner, path)?;
+            File::create(path)?;
+        }
+        if position > base {
+            let mut src = File::open(&stage_path)?;
+            src.seek(SeekFrom::Start(base))?;
+            let mut dst = OpenOptions::new().write(true).open(path)?;
+            dst.seek(SeekFrom::Start(base))?;
+            io::copy(&mut (&mut src).take(position - base), &mut dst)?;
+            dst.set_len(position)?;
+        }
+        let rest: Vec<(u64, u64)> = staged
+            .ranges
+            .iter()
+            .filter(|r| r.1 > position)
+            .map(|&(a, b)| (a.max(position), b))
+            .collect();
         self.drop_staged(inner, key);
+        if opts.retain && !rest.is_empty() {
+            // Keep the data past the flush position staged, over the new length.
+            let tmp = stage_path.with_extension("keep");
+            fs::rename(&stage_path, &tmp)?;
+            inner.staged.insert(
+                key.to_owned(),
+                Staged {
+                    base: Some(position),
+                    ranges: rest.clone(),
+                },
+            );
+            fs::rename(&tmp, &stage_path)?;
+            inner.write_record(&Record {
+                k: key.to_owned(),
+                sb: Some(position),
+                ..Record::default()
+            });
+            inner.write_record(&Record {
+                k: key.to_owned(),
+                sr: Some(rest),
+                ..Record::default()
+            });
+        }
+        let mut props = inner.props.get(key).cloned().unwrap_or_default();
+        if position != base {
+            // New content: the stored MD5 no longer describes it unless one is sent.
+            props.content_md5 = None;
+            props.blocks.clear();
+        }
+        opts.headers.apply(&mut props);
+        inner.set_props(key, props);
         self.touch(inner, path, true)
+    }
+
+    /// The properties of an existing path.
+    pub fn props(&self, path: &Path) -> Props {
+        lock(&self.inner)
+            .props
+            .get(&self.key(path))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Changes the properties of an existing path; a new ETag, as the service gives.
+    pub fn update_props(&self, path: &Path, f: impl FnOnce(&mut Props)) -> Result<Meta> {
+        let _w = lock(&self.write_lock);
+        let mut inner = lock(&self.inner);
+        let res = (|| {
+            let key = self.key(path);
+            if let Err(e) = fs::metadata(path) {
+                return Err(if is_missing(&e) {
+                    ServiceError::path_not_found()
+                } else {
+                    e.into()
+                });
+            }
+            let mut p = inner.props.get(&key).cloned().unwrap_or_default();
+            f(&mut p);
+            inner.set_props(&key, p);
+            self.touch(&mut inner, path, true)
+        })();
+        inner.flush_journal();
+        res
+    }
+
+    /// Put Blob: the whole content at once, replacing the file atomically.
+    pub fn put_blob(&self, path: &Path, data: &[u8], props: Props) -> Result<Meta> {
+        let tmp = self.stage_dir.join(format!("put-{}.tmp", self.unique()));
+        fs::write(&tmp, data)?;
+        self.install(path, &tmp, props)
+    }
+
+    /// Put Block: stages one block of a blob (any order, in parallel).
+    pub fn stage_block(&self, path: &Path, id: &str, data: &[u8]) -> Result<()> {
+        let key = self.key(path);
+        let dir = self
+            .block_dir
+            .join(format!("{:016x}", ids::hash64(21, key.as_bytes())));
+        fs::create_dir_all(&dir)?;
+        let file = dir.join(format!("{:016x}", ids::hash64(22, id.as_bytes())));
+        let tmp = dir.join(format!("{}.tmp", self.unique()));
+        fs::write(&tmp, data)?;
+        fs::rename(&tmp, &file)?;
+        let mut inner = lock(&self.inner);
+        let list = inner.blocks.entry(key).or_default();
+        list.retain(|(b, _)| b != id);
+        list.push((id.to_owned(), data.len() as u64));
+        Ok(())
+    }
+
+    /// The committed and uncommitted blocks of a blob.
+    pub fn block_list(&self, path: &Path) -> (Blocks, Blocks) {
+        let key = self.key(path);
+        let inner = lock(&self.inner);
+        let committed = inner
+            .props
+            .get(&key)
+            .map(|p| p.blocks.clone())
+            .unwrap_or_default();
+        let uncommitted = inner.blocks.get(&key).cloned().unwrap_or_default();
+        (committed, uncommitted)
+    }
+
+    /// Put Block List: assembles the named blocks into the blob's new content.
+    pub fn commit_blocks(&self, path: &Path, list: &[BlockRef], mut props: Props) -> Result<Meta> {
+        let key = self.key(path);
+        let block_dir = self
+            .block_dir
+            .join(format!("{:016x}", ids::hash64(21, key.as_bytes())));
+        let (committed, uncommitted) = self.block_list(path);
+        let invalid = || {
+            ServiceError::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                "InvalidBlockList",
+                "The specified block list is invalid.",
+            )
+        };
+        // Where each committed block lies in the current content.
+        let mut offsets = HashMap::new();
+        let mut at = 0u64;
+        for (id, size) in &committed {
+            offsets.insert(id.clone(), (at, *size));
+            at += size;
+        }
+        let tmp = self.stage_dir.join(format!("commit-{}.tmp", self.unique()));
+        let mut out = io::BufWriter::new(File::create(&tmp)?);
+        let mut new_list = Vec::with_capacity(list.len());
+        let result = (|| {
+            for r in list {
+                let (id, from_uncommitted) = match r {
+                    BlockRef::Uncommitted(id) => (id, true),
+                    BlockRef::Committed(id) => (id, false),
+                    BlockRef::Latest(id) => (id, uncommitted.iter().any(|(b, _)| b == id)),
+                };
+                if from_uncommitted {
+                    let size = uncommitted
+                        .iter()
+                        .find(|(b, _)| b == id)
+                        .map(|(_, s)| *s)
+                        .ok_or_else(invalid)?;
+                    let file = block_dir.join(format!("{:016x}", ids::hash64(22, id.as_bytes())));
+                    io::copy(&mut File::open(file).map_err(|_| invalid())?, &mut out)?;
+                    new_list.push((id.clone(), size));
+                } else {
+                    let (off, size) = offsets.get(id).copied().ok_or_else(invalid)?;
+                    let mut src = File::open(path).map_err(|_| invalid())?;
+                    src.seek(SeekFrom::Start(off))?;
+                    io::copy(&mut (&mut src).take(size), &mut out)?;
+                    new_list.push((id.clone(), size));
+                }
+            }
+            out.flush()?;
+            Ok(())
+        })();
+        drop(out);
+        if let Err(e) = result {
+            let _ = fs::remove_file(&tmp);
+            return Err(e);
+        }
+        props.blocks = new_list;
+        let meta = self.install(path, &tmp, props)?;
+        lock(&self.inner).blocks.remove(&key);
+        let _ = fs::remove_dir_all(block_dir);
+        Ok(meta)
+    }
+
+    /// Moves a finished temporary file into place as `path`'s content.
+    fn install(&self, path: &Path, tmp: &Path, props: Props) -> Result<Meta> {
+        let _w = lock(&self.write_lock);
+        let mut inner = lock(&self.inner);
+        let res = (|| {
+            match fs::metadata(path) {
+                Ok(md) if md.is_dir() => return Err(ServiceError::path_conflict()),
+                Ok(_) => {}
+                Err(e) if is_missing(&e) => self.ensure_parents(&mut inner, path)?,
+                Err(e) => return Err(e.into()),
+            }
+            fs::rename(tmp, path)?;
+            let key = self.key(path);
+            self.drop_staged(&mut inner, &key);
+            inner.set_props(&key, props);
+            self.touch(&mut inner, path, false)
+        })();
+        if res.is_err() {
+            let _ = fs::remove_file(tmp);
+        }
+        inner.flush_journal();
+        res
+    }
+
+    fn unique(&self) -> String {
+        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        format!(
+            "{}-{}",
+            time::now_nanos(),
+            N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        )
+    }
+
+    /// Rename: moves `from` (file or directory) to `to`, keeping ETags, properties and
+    /// creation times. `to` may be an existing file (overwritten unless `if_none_match`);
+    /// its parent must exist.
+    pub fn rename(&self, from: &Path, to: &Path, if_none_match: bool) -> Result<Meta> {
+        let _w = lock(&self.write_lock);
+        let mut inner = lock(&self.inner);
+        let res = (|| {
+            let src = match fs::metadata(from) {
+                Ok(md) => md,
+                Err(e) if is_missing(&e) => {
+                    return Err(ServiceError::new(
+                        axum::http::StatusCode::NOT_FOUND,
+                        "SourcePathNotFound",
+                        "The source path for a rename operation does not exist.",
+                    ));
+                }
+                Err(e) => return Err(e.into()),
+            };
+            match to.parent().map(fs::metadata) {
+                Some(Ok(md)) if md.is_dir() => {}
+                _ => {
+                    return Err(ServiceError::new(
+                        axum::http::StatusCode::NOT_FOUND,
+                        "RenameDestinationParentPathNotFound",
+                        "The parent directory of the destination path does not exist.",
+                    ));
+                }
+            }
+            if from == to {
+                let key = self.key(from);
+                return Ok(self.meta_for(&mut inner, &key, &src));
+            }
+            if to.starts_with(from) {
+                return Err(ServiceError::new(
+                    axum::http::StatusCode::BAD_REQUEST,
+                    "InvalidDestinationPath",
+                    "The specified path, or an element of the path, cannot be a descendant of the source path.",
+                ));
+            }
+            match fs::metadata(to) {
+                Ok(_) if if_none_match => return Err(ServiceError::path_already_exists()),
+                // UNCONFIRMED: moving onto an existing directory is refused here.
+                Ok(md) if md.is_dir() => return Err(ServiceError::path_already_exists()),
+                Ok(_) if src.is_dir() => return Err(ServiceError::path_conflict()),
+                _ => {}
+            }
+            fs::rename(from, to)?;
+            // Carry the records of the moved tree over to the new names.
+            let (fk, tk) = (self.key(from), self.key(to));
+            let prefix = format!("{fk}/");
+            let moved: Vec<String> = inner
+                .metas
+                .keys()
+                .filter(|k| **k == fk || k.starts_with(&prefix))
+                .cloned()
+                .collect();
+            for k in moved {
+                let nk = format!("{tk}{}", &k[fk.len()..]);
+                if let Some(m) = inner.metas.get(&k).copied() {
+                    inner.remove_meta_keep_props(&k);
+                    inner.set_meta(&nk, m);
+                }
+                if let Some(p) = inner.props.remove(&k) {
+                    inner.set_props(&nk, p);
+                }
+                self.drop_staged(&mut inner, &k);
+            }
+            let md = fs::metadata(to)?;
+            // The moved file keeps its ETag; its recorded disk mtime is refreshed.
+            let m = self.meta_for(&mut inner, &tk, &md);
+            Ok(m)
+        })();
+        inner.flush_journal();
+        res
     }
 
     /// `DELETE`. For a directory with `recursive`, removes at most `page` entries per
@@ -832,8 +1309,8 @@ impl Store {
 }
 
 fn stage_file(stage_dir: &Path, key: &str) -> PathBuf {
-    let a = util::hash64(11, key.as_bytes());
-    let b = util::hash64(12, key.as_bytes());
+    let a = ids::hash64(11, key.as_bytes());
+    let b = ids::hash64(12, key.as_bytes());
     stage_dir.join(format!("{a:016x}{b:016x}.bin"))
 }
 

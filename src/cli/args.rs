@@ -2,12 +2,19 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgAction, Args, Parser, Subcommand};
 
 /// Mirror a local tree to OneLake, run pytest inside Fabric Spark, and emulate both on loopback.
 #[derive(Debug, Parser)]
 #[command(name = "fabric-remote", version, about, propagate_version = true)]
 pub struct Cli {
+    /// Log to stderr: -v one line per HTTP request (method, URL, status, time, attempt,
+    /// request id), -vv also retries and decisions, -vvv everything. RUST_LOG overrides.
+    #[arg(short, long, action = ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Also write a debug-level log to this file (secrets are never logged).
+    #[arg(long, value_name = "PATH", global = true)]
+    pub log_file: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -20,7 +27,7 @@ pub enum Command {
     Ls(LsArgs),
     /// Run a local OneLake + Fabric REST emulator on loopback.
     Emulator(EmulatorArgs),
-    /// Map a pytest junit XML file to pytest outcomes and print them pytest-style.
+    /// Map pytest results (junit XML or a report log) to pytest outcomes, printed pytest-style.
     Report(ReportArgs),
     /// Run the project's pytest suite inside a Fabric Spark job and show the results as pytest would.
     Run(RunArgs),
@@ -64,8 +71,45 @@ pub struct SyncArgs {
     #[arg(long)]
     pub json: bool,
     /// Most requests in flight (shrinks by itself when the service throttles).
-    #[arg(long, default_value_t = fabric_remote::sync::DEFAULT_CONCURRENCY, value_name = "N")]
+    #[arg(
+        long,
+        default_value_t = fabric_remote::sync::DEFAULT_CONCURRENCY,
+        value_name = "N",
+        allow_negative_numbers = true,
+        value_parser = at_least_one
+    )]
     pub concurrency: usize,
+    /// When another sync holds the remote's lock, wait this long for it before giving up
+    /// (0: give up at once).
+    #[arg(
+        long,
+        default_value_t = fabric_remote::sync::DEFAULT_LOCK_WAIT.as_secs(),
+        value_name = "SECS",
+        allow_negative_numbers = true,
+        value_parser = whole_seconds
+    )]
+    pub lock_wait: u64,
+}
+
+/// A count of at least 1, with a message that says so (clap's own would suggest `-- -1`).
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<i64>() {
+        Ok(n) if n >= 1 => usize::try_from(n).map_err(|_| format!("`{s}` is too large")),
+        Ok(_) => Err(format!(
+            "`{s}` is not allowed: give a whole number of at least 1"
+        )),
+        Err(_) => Err(format!(
+            "`{s}` is not a number: give a whole number of at least 1"
+        )),
+    }
+}
+
+/// Seconds, 0 or more.
+fn whole_seconds(s: &str) -> Result<u64, String> {
+    match s.trim().parse::<i64>() {
+        Ok(n) if n >= 0 => Ok(n as u64),
+        _ => Err(format!("`{s}` is not a number of seconds: give 0 or more")),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -112,8 +156,9 @@ pub struct EmulatorArgs {
     /// Python that runs Spark job definitions' Python files.
     #[arg(long, default_value = "python3")]
     pub python: PathBuf,
-    /// How long a new job instance answers 404 before it becomes visible.
-    #[arg(long, default_value_t = 1500, value_name = "MS")]
+    /// How long a new job instance answers 404 before it becomes visible (keep it below
+    /// --retry-after-secs unless testing a client against early 404s).
+    #[arg(long, default_value_t = 500, value_name = "MS")]
     pub job_visible_after_ms: u64,
     /// Retry-After (seconds) on 202 answers and job polls.
     #[arg(long, default_value_t = 1, value_name = "SECS")]
@@ -121,15 +166,22 @@ pub struct EmulatorArgs {
     /// Share of item creates and definition calls answered as 202 long-running operations.
     #[arg(long, default_value_t = 0.5, value_name = "F")]
     pub lro_rate: f64,
+    /// Serve HTTPS with a certificate made at start; its CA is written to the data directory.
+    #[arg(long)]
+    pub tls: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// pytest junit XML file (xunit1 or xunit2).
+    /// pytest results: junit XML (xunit1 or xunit2) or a report log (pytest --report-log,
+    /// JSON lines); which one is told from the content.
     pub results: PathBuf,
     /// File with the expected pytest node ids, one per line; each must have a result.
     #[arg(long)]
     pub nodeids: Option<PathBuf>,
+    /// The --junitprefix pytest ran with (junit XML only).
+    #[arg(long, value_name = "PREFIX")]
+    pub junitprefix: Option<String>,
     /// Print one JSON record per test instead of pytest-style text.
     #[arg(long)]
     pub json: bool,

@@ -1,4 +1,4 @@
-//! The terminal side shared by `run`, `demo` and `job`: durations and timestamps, the
+//! The terminal side shared by `run`, `demo` and `job`: durations, the
 //! `[m:ss] Running... 41 passed, 2 failed` status lines, the pytest-style results of a remote
 //! run, `--stream-reports`' JSON lines, and Ctrl-C / SIGTERM as a count.
 //!
@@ -8,15 +8,16 @@
 
 use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use fabric_remote::fabric::{
     JobPoll, JobReporter, JobStatus, PollRecord, SjdAction, TerminalState,
 };
 use fabric_remote::junit::{self, Counts, TestResult};
 use fabric_remote::run::{
-    self, Collected, JobEnd, Phase, Progress, RemoteRun, ResultSource, RunOutcome, Stop, Submitted,
+    self, Collected, JobEnd, Phase, Progress, RemoteRun, RunOutcome, Stop, Submitted,
 };
+use fabric_remote::secret::redact;
 use fabric_remote::sync;
 
 use tokio::sync::watch;
@@ -41,31 +42,6 @@ pub fn clock(d: Duration) -> String {
     format!("[{}:{:02}]", s / 60, s % 60)
 }
 
-/// `2023-03-07T21:43:39Z`
-pub fn iso8601(t: SystemTime) -> String {
-    let secs = t
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
 /// `name`, quoted for a shell when it needs to be.
 pub fn shell_word(s: &str) -> String {
     if !s.is_empty()
@@ -78,7 +54,8 @@ pub fn shell_word(s: &str) -> String {
     }
 }
 
-/// Writes to stdout or stderr, ignoring a closed pipe.
+/// Writes to stdout or stderr, ignoring a closed pipe. Text from outside (failure reasons,
+/// pip's output, notes) goes through [`redact`] first.
 fn emit(to_stderr: bool, text: &str) {
     if to_stderr {
         let mut e = std::io::stderr().lock();
@@ -231,7 +208,7 @@ impl RunConsole {
 
     pub fn note(&self, text: &str) {
         self.clear_status();
-        emit(true, &format!("note: {text}\n"));
+        emit(true, &redact(&format!("note: {text}\n")));
     }
 
     /// Prints the end of the run and returns its exit status.
@@ -317,12 +294,12 @@ impl RunConsole {
         match &r.end {
             JobEnd::Finished { state, reason } => match state {
                 TerminalState::Completed => self.line(&format!("Completed ({took})")),
-                TerminalState::Failed => self.line(&format!(
+                TerminalState::Failed => self.line(&redact(&format!(
                     "Failed ({took}): {}",
                     reason
                         .as_deref()
                         .unwrap_or("the service gave no failure reason")
-                )),
+                ))),
                 TerminalState::Cancelled => self.line(&format!(
                     "Cancelled ({took}): the job was cancelled before it finished (not by this run)"
                 )),
@@ -354,23 +331,13 @@ impl RunConsole {
                     text.push_str(line);
                     text.push('\n');
                 }
-                emit(true, &text);
+                emit(true, &redact(&text));
             }
         }
         if !self.stream
             && let Some(mapping) = &r.mapping
         {
-            let mut text = junit::render_text(mapping);
-            if r.source == Some(ResultSource::ReportLog) {
-                // The renderer's notes are about what junit XML cannot say.
-                text = text
-                    .lines()
-                    .filter(|l| {
-                        !l.starts_with("note: junit XML") && !l.starts_with("note: the XML")
-                    })
-                    .map(|l| format!("{l}\n"))
-                    .collect();
-            }
+            let text = junit::render_text(mapping);
             let printed = self
                 .state
                 .lock()
@@ -380,7 +347,7 @@ impl RunConsole {
             emit(false, &format!("\n{}", text.trim_start_matches('\n')));
         }
         for note in &r.notes {
-            emit(true, &format!("note: {note}\n"));
+            emit(true, &redact(&format!("note: {note}\n")));
         }
         let hint_logs = || {
             emit(
@@ -564,7 +531,7 @@ impl run::Reporter for RunConsole {
         if state.verbose < 1 {
             return;
         }
-        let line = run::reportlog::render_line(result);
+        let line = junit::render_line(result);
         self.line_locked(&mut state, &line);
         state.printed.push(line);
     }
@@ -631,10 +598,6 @@ mod tests {
         assert_eq!(clock(Duration::from_secs(135)), "[2:15]");
         assert_eq!(shell_word("dbt-fabric-tests"), "dbt-fabric-tests");
         assert_eq!(shell_word("my job"), "'my job'");
-        assert_eq!(
-            iso8601(UNIX_EPOCH + Duration::from_secs(951_782_400)),
-            "2000-02-29T00:00:00Z"
-        );
     }
 
     #[test]

@@ -2,15 +2,16 @@
 //! endpoint override applied) and a DFS client with credentials. Errors here are
 //! configuration errors (exit 2).
 
-use anyhow::Context;
 use fabric_remote::auth::Credentials;
 use fabric_remote::dfs::DfsClient;
 use fabric_remote::env::{self, Env};
 use fabric_remote::http::{HttpClient, RetryPolicy};
 use fabric_remote::location::{RemoteLocation, Service};
 
+use super::diagnostics::{Report, ResultExt};
+
 /// Parses `url` as a remote location; `FABRIC_REMOTE_ONELAKE_ENDPOINT` redirects OneLake URLs.
-pub fn remote_location(url: &str, env: &Env) -> anyhow::Result<RemoteLocation> {
+pub fn remote_location(url: &str, env: &Env) -> Result<RemoteLocation, Report> {
     let loc = RemoteLocation::parse(url)?;
     match env.get(env::FABRIC_REMOTE_ONELAKE_ENDPOINT) {
         Some(endpoint) if loc.service() == Service::OneLake => loc
@@ -21,7 +22,7 @@ pub fn remote_location(url: &str, env: &Env) -> anyhow::Result<RemoteLocation> {
 }
 
 /// A DFS client authenticated by the credential chain of [`fabric_remote::auth`].
-pub fn dfs_client(env: &Env) -> anyhow::Result<DfsClient> {
+pub fn dfs_client(env: &Env) -> Result<DfsClient, Report> {
     let credentials = Credentials::from_env(env)?;
     let http = HttpClient::new(credentials, RetryPolicy::default())?;
     Ok(DfsClient::new(http))

@@ -1,14 +1,17 @@
 //! The command line: clap types, one file per subcommand, and how errors and results are printed.
 //!
 //! Each command calls one library entry point and renders its result; it returns an
-//! [`ExitStatus`]. Errors are turned into one `error:` sentence (plus `hint:` lines) by
-//! [`diagnostics`], never into a panic or a backtrace.
+//! [`ExitStatus`] or a [`diagnostics::Report`]. Errors are turned into one `error:` sentence
+//! (plus `Caused by:` and `hint:` lines) by [`diagnostics::render`], whose exit status is
+//! decided by the error's kind in one place — never a panic or a backtrace. `-v`/`--log-file`
+//! logging is set up by [`logging`] before the command runs.
 
 pub mod args;
 pub mod commands;
 pub mod console;
 pub mod context;
 pub mod diagnostics;
+pub mod logging;
 
 use clap::Parser;
 
@@ -49,9 +52,12 @@ pub fn main() -> std::process::ExitCode {
             };
         }
     };
-    let status = match commands::run(cli) {
-        Ok(status) => status,
-        Err(err) => diagnostics::report(&err),
+    let status = match logging::init(cli.verbose, cli.log_file.as_deref()) {
+        Ok(()) => match commands::run(cli) {
+            Ok(status) => status,
+            Err(report) => diagnostics::render(&report),
+        },
+        Err(report) => diagnostics::render(&report),
     };
     status.into()
 }

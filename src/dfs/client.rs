@@ -43,6 +43,33 @@ pub struct Uploaded {
     pub requests: u32,
 }
 
+/// Conditions on a write (`If-Match`, `If-None-Match: *`, a lease id), so that it fails
+/// instead of overwriting what someone else wrote meanwhile.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Conditions {
+    /// Write only if the file still has this ETag (unquoted).
+    pub if_match: Option<String>,
+    /// Write only if nothing is there yet.
+    pub if_none_match_any: bool,
+    /// The lease held on the path, if any.
+    pub lease_id: Option<String>,
+}
+
+impl Conditions {
+    fn apply(&self, mut r: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        if let Some(tag) = &self.if_match {
+            r = r.header("if-match", format!("\"{tag}\""));
+        }
+        if self.if_none_match_any {
+            r = r.header("if-none-match", "*");
+        }
+        if let Some(id) = &self.lease_id {
+            r = r.header("x-ms-lease-id", id.as_str());
+        }
+        r
+    }
+}
+
 /// Where upload bytes come from.
 enum Source<'a> {
     Memory(&'a Bytes),
@@ -100,10 +127,22 @@ impl DfsClient {
 
     /// `PUT ?resource=file`: creates (or truncates) a file, parents included. 1 request.
     pub async fn create_file(&self, loc: &RemoteLocation) -> Result<String, DfsError> {
+        self.create_file_with(loc, &Conditions::default()).await
+    }
+
+    /// [`DfsClient::create_file`] under `conditions`. A failed condition is an HTTP error
+    /// with status 412 (`If-Match`) or 409 `PathAlreadyExists` (`If-None-Match: *`).
+    pub async fn create_file_with(
+        &self,
+        loc: &RemoteLocation,
+        conditions: &Conditions,
+    ) -> Result<String, DfsError> {
         refuse_protected(loc)?;
         let url = format!("{}?resource=file", loc.url());
         let sent = self
-            .call(Method::PUT, &url, |r| r.header(CONTENT_LENGTH, "0"))
+            .call(Method::PUT, &url, |r| {
+                conditions.apply(r.header(CONTENT_LENGTH, "0"))
+            })
             .await
             .map_err(|e| DfsError::op("create", loc, e))?;
         Ok(etag_of(sent.response.headers()))
@@ -128,6 +167,18 @@ impl DfsClient {
         data: Bytes,
         flush: bool,
     ) -> Result<Option<String>, DfsError> {
+        self.append_with(loc, position, data, flush, None).await
+    }
+
+    /// [`DfsClient::append`] carrying the lease id held on the path.
+    pub async fn append_with(
+        &self,
+        loc: &RemoteLocation,
+        position: u64,
+        data: Bytes,
+        flush: bool,
+        lease_id: Option<&str>,
+    ) -> Result<Option<String>, DfsError> {
         let url = format!(
             "{}?action=append&position={position}{}",
             loc.url(),
@@ -136,7 +187,11 @@ impl DfsClient {
         let len = data.len();
         let sent = self
             .call(Method::PATCH, &url, |r| {
-                r.header(CONTENT_LENGTH, len.to_string()).body(data.clone())
+                let r = r.header(CONTENT_LENGTH, len.to_string()).body(data.clone());
+                match lease_id {
+                    Some(id) => r.header("x-ms-lease-id", id),
+                    None => r,
+                }
             })
             .await
             .map_err(|e| DfsError::op("append to", loc, e))?;
@@ -160,7 +215,19 @@ impl DfsClient {
         loc: &RemoteLocation,
         data: &Bytes,
     ) -> Result<Uploaded, DfsError> {
-        self.upload(loc, Source::Memory(data), data.len() as u64)
+        self.upload_bytes_with(loc, data, &Conditions::default())
+            .await
+    }
+
+    /// [`DfsClient::upload_bytes`] whose create carries `conditions` (the appends carry
+    /// only the lease id).
+    pub async fn upload_bytes_with(
+        &self,
+        loc: &RemoteLocation,
+        data: &Bytes,
+        conditions: &Conditions,
+    ) -> Result<Uploaded, DfsError> {
+        self.upload(loc, Source::Memory(data), data.len() as u64, conditions)
             .await
     }
 
@@ -177,7 +244,7 @@ impl DfsClient {
         };
         let file = tokio::fs::File::open(path).await.map_err(local)?;
         let len = file.metadata().await.map_err(local)?.len();
-        self.upload(loc, Source::File(file), len)
+        self.upload(loc, Source::File(file), len, &Conditions::default())
             .await
             .map_err(|e| match e {
                 DfsError::Io(source) => local(source),
@@ -190,16 +257,20 @@ impl DfsClient {
         loc: &RemoteLocation,
         mut source: Source<'_>,
         len: u64,
+        conditions: &Conditions,
     ) -> Result<Uploaded, DfsError> {
         let mut requests = 1u32;
-        let mut etag = self.create_file(loc).await?;
+        let mut etag = self.create_file_with(loc, conditions).await?;
         let mut offset = 0u64;
         while offset < len {
             let n = (len - offset).min(self.chunk_size as u64) as usize;
             let chunk = source.chunk(offset, n).await.map_err(DfsError::Io)?;
             let last = offset + n as u64 == len;
             requests += 1;
-            if let Some(tag) = self.append(loc, offset, chunk, last).await? {
+            if let Some(tag) = self
+                .append_with(loc, offset, chunk, last, conditions.lease_id.as_deref())
+                .await?
+            {
                 etag = tag;
             }
             offset += n as u64;
@@ -380,7 +451,7 @@ pub(super) fn continuation_of(headers: &HeaderMap) -> Option<String> {
         .map(str::to_string)
 }
 
-fn etag_of(headers: &HeaderMap) -> String {
+pub(super) fn etag_of(headers: &HeaderMap) -> String {
     headers
         .get("etag")
         .and_then(|v| v.to_str().ok())

@@ -3,15 +3,18 @@
 //!
 //! Memory stays at one page. The continuation token is percent-encoded when sent back (real
 //! tokens contain `/`, `+` and `=`); a token repeated by the service is an error rather than
-//! an endless loop. A 404 on the first page means the directory does not exist: the stream
-//! then ends empty. Any failure part-way is an error item, so a caller can tell a complete
-//! listing from an incomplete one (and must not delete after the latter).
+//! an endless loop. A 404 means the directory does not exist: a [`DfsError::NotFound`], never
+//! an empty listing, so that a mistyped URL cannot pass for an empty tree (a sync would
+//! delete everything on the other side). [`DfsClient::explain_missing`] then finds out which
+//! part is missing: the workspace, the item or a folder. Any failure part-way is an error
+//! item, so a caller can tell a complete listing from an incomplete one (and must not delete
+//! after the latter).
 
 use futures::Stream;
 use reqwest::Method;
 
 use super::client::DfsClient;
-use super::error::DfsError;
+use super::error::{DfsError, Missing};
 use super::model::{PathEntry, parse_listing};
 use crate::location::{RemoteLocation, encode_query_value};
 
@@ -26,7 +29,7 @@ pub struct Page {
 }
 
 impl DfsClient {
-    /// One `GET /{fs}?resource=filesystem` page. A missing directory is
+    /// One `GET /{fs}?resource=filesystem` page. A missing directory (or workspace) is
     /// [`DfsError::NotFound`].
     pub async fn list_page(
         &self,
@@ -57,8 +60,15 @@ impl DfsClient {
             .await
         {
             Ok(sent) => sent,
-            Err(e) if e.status() == Some(404) && is_missing_path(e.code()) => {
-                return Err(DfsError::NotFound(dir.to_string()));
+            Err(e) if e.status() == Some(404) => {
+                return Err(DfsError::NotFound(if is_missing_filesystem(e.code()) {
+                    Missing::Workspace {
+                        endpoint: dir.endpoint(),
+                        workspace: dir.filesystem().to_string(),
+                    }
+                } else {
+                    Missing::Path(dir.to_string())
+                }));
             }
             Err(e) => return Err(DfsError::op("list", dir, e)),
         };
@@ -82,7 +92,7 @@ impl DfsClient {
         })
     }
 
-    /// Every page below `dir`, in order; empty if `dir` does not exist.
+    /// Every page below `dir`, in order. A missing `dir` is a [`DfsError::NotFound`] item.
     pub fn list(
         &self,
         dir: &RemoteLocation,
@@ -102,30 +112,22 @@ impl DfsClient {
             client: DfsClient,
             dir: RemoteLocation,
             next: Option<String>,
-            first: bool,
             done: bool,
         }
         let state = State {
             client: self.clone(),
             dir: dir.clone(),
             next: None,
-            first: true,
             done: false,
         };
         futures::stream::try_unfold(state, move |mut s| async move {
             if s.done {
                 return Ok(None);
             }
-            let page = match s
+            let page = s
                 .client
                 .list_page(&s.dir, recursive, max_results, s.next.as_deref())
-                .await
-            {
-                Ok(page) => page,
-                Err(DfsError::NotFound(_)) if s.first => return Ok(None),
-                Err(e) => return Err(e),
-            };
-            s.first = false;
+                .await?;
             match page.continuation {
                 Some(token) if s.next.as_ref() == Some(&token) => {
                     return Err(DfsError::RepeatedContinuation(s.dir.to_string()));
@@ -138,13 +140,151 @@ impl DfsClient {
     }
 }
 
-/// 404 codes that mean "this directory is not there" (as opposed to a missing workspace).
-fn is_missing_path(code: Option<&str>) -> bool {
-    match code {
-        None => true,
-        Some(c) => {
-            c.eq_ignore_ascii_case("PathNotFound") || c.eq_ignore_ascii_case("ResourceNotFound")
+/// 404 codes that mean the filesystem (workspace, container) itself is missing.
+fn is_missing_filesystem(code: Option<&str>) -> bool {
+    code.is_some_and(|c| {
+        [
+            "FilesystemNotFound",
+            "FileSystemNotFound",
+            "ContainerNotFound",
+            "WorkspaceNotFound",
+        ]
+        .iter()
+        .any(|k| c.eq_ignore_ascii_case(k))
+    })
+}
+
+impl DfsClient {
+    /// Finds out which part of `loc` does not exist, with HEAD requests from the top down
+    /// (the workspace, the item, each folder) and, for a missing folder, one listing of its
+    /// parent to catch a name that differs only in case. Only called after a 404, so it
+    /// costs nothing on the everyday path.
+    pub async fn explain_missing(&self, loc: &RemoteLocation) -> DfsError {
+        match self.find_missing(loc).await {
+            Ok(missing) => DfsError::NotFound(missing),
+            Err(e) => e,
         }
+    }
+
+    async fn find_missing(&self, loc: &RemoteLocation) -> Result<Missing, DfsError> {
+        let head_failed = |what: String, e| DfsError::Http {
+            op: "read properties of",
+            location: what,
+            source: e,
+        };
+        let fs_url = format!("{}?resource=filesystem", loc.filesystem_url());
+        let fs_exists = self
+            .exists(&fs_url)
+            .await
+            .map_err(|e| head_failed(format!("{}/{}", loc.endpoint(), loc.filesystem()), e))?;
+        if !fs_exists {
+            return Ok(Missing::Workspace {
+                endpoint: loc.endpoint(),
+                workspace: loc.filesystem().to_string(),
+            });
+        }
+        let item_level = loc.service() != crate::location::Service::AdlsGen2;
+        let segments = loc.segments();
+        let mut url = loc.filesystem_url();
+        for depth in 1..=segments.len() {
+            let parent_url = url.clone();
+            url.push('/');
+            url.push_str(&encode_query_value(&segments[depth - 1], false));
+            let found = self.exists(&url).await.map_err(|e| {
+                head_failed(
+                    format!(
+                        "{}/{}/{}",
+                        loc.endpoint(),
+                        loc.filesystem(),
+                        segments[..depth].join("/")
+                    ),
+                    e,
+                )
+            })?;
+            if found {
+                continue;
+            }
+            if item_level && depth == 1 {
+                return Ok(Missing::Item {
+                    workspace: loc.filesystem().to_string(),
+                    item: segments[0].clone(),
+                });
+            }
+            let name = &segments[depth - 1];
+            let case_of = if item_level && depth == 2 {
+                // OneLake's own folders need no listing.
+                ["Files", "Tables"]
+                    .into_iter()
+                    .find(|f| f.eq_ignore_ascii_case(name) && f != name)
+                    .map(str::to_string)
+            } else {
+                self.same_name_but_case(&parent_url, name).await
+            };
+            let (first, parent) = if item_level {
+                (1, segments[0].clone())
+            } else {
+                (0, loc.filesystem().to_string())
+            };
+            return Ok(Missing::Folder {
+                path: segments[first..depth].join("/"),
+                parent,
+                case_of,
+            });
+        }
+        Ok(Missing::Path(loc.to_string()))
+    }
+
+    /// Whether the first `depth` path segments of `loc` exist (one HEAD request).
+    pub async fn prefix_exists(
+        &self,
+        loc: &RemoteLocation,
+        depth: usize,
+    ) -> Result<bool, DfsError> {
+        let segments = &loc.segments()[..depth.min(loc.segments().len())];
+        let mut url = loc.filesystem_url();
+        for seg in segments {
+            url.push('/');
+            url.push_str(&encode_query_value(seg, false));
+        }
+        self.exists(&url).await.map_err(|e| DfsError::Http {
+            op: "read properties of",
+            location: format!(
+                "{}/{}/{}",
+                loc.endpoint(),
+                loc.filesystem(),
+                segments.join("/")
+            ),
+            source: e,
+        })
+    }
+
+    /// `HEAD url`: true on 2xx, false on 404.
+    async fn exists(&self, url: &str) -> Result<bool, crate::http::HttpError> {
+        match self
+            .http()
+            .send(Method::HEAD, url, crate::auth::STORAGE_SCOPE, |r| {
+                r.header("x-ms-version", super::client::X_MS_VERSION)
+            })
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if e.status() == Some(404) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A child of the folder at `parent_url` whose name equals `name` but for case (first
+    /// page of its listing only).
+    async fn same_name_but_case(&self, parent_url: &str, name: &str) -> Option<String> {
+        let parent = RemoteLocation::parse(parent_url).ok()?;
+        let page = self
+            .list_page(&parent, false, MAX_RESULTS, None)
+            .await
+            .ok()?;
+        page.entries.into_iter().find_map(|e| {
+            let child = e.relative_to(&parent)?;
+            (child.eq_ignore_ascii_case(name) && child != name).then(|| child.to_string())
+        })
     }
 }
 

@@ -6,10 +6,12 @@
 
 mod client;
 mod error;
+mod lease;
 mod list;
 pub mod model;
 
-pub use client::{DEFAULT_CHUNK_SIZE, DfsClient, Uploaded, X_MS_VERSION};
-pub use error::DfsError;
+pub use client::{Conditions, DEFAULT_CHUNK_SIZE, DfsClient, Uploaded, X_MS_VERSION};
+pub use error::{DfsError, Missing};
+pub use lease::{Lease, LeaseAction};
 pub use list::{MAX_RESULTS, Page};
 pub use model::{PathEntry, Properties};

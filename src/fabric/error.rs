@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::diagnostic::{Diagnostic, Kind};
 use crate::http::{HttpError, StatusError};
 
 #[derive(Debug, thiserror::Error)]
@@ -52,7 +53,7 @@ pub enum FabricError {
         #[source]
         source: Box<StatusError>,
     },
-    #[error("could not {what}: {source}")]
+    #[error("could not {what}")]
     Http {
         what: String,
         #[source]
@@ -128,9 +129,33 @@ impl FabricError {
             None => false,
         }
     }
+}
+
+impl Diagnostic for FabricError {
+    fn kind(&self) -> Kind {
+        match self {
+            FabricError::Http { source, .. } => source.kind(),
+            FabricError::WorkspaceNotFound { .. }
+            | FabricError::LakehouseNotFound { .. }
+            | FabricError::SjdNotFound { .. }
+            | FabricError::JobNotFound { .. }
+            | FabricError::Forbidden { .. }
+            | FabricError::NoCapacity { .. }
+            | FabricError::InvalidName { .. }
+            | FabricError::BadEndpoint(_) => Kind::Usage,
+            _ => Kind::Failed,
+        }
+    }
+
+    fn diagnostic_source(&self) -> Option<&dyn Diagnostic> {
+        match self {
+            FabricError::Http { source, .. } => Some(source),
+            _ => None,
+        }
+    }
 
     /// What the user can do about it.
-    pub fn hint(&self) -> Option<String> {
+    fn hint(&self) -> Option<String> {
         match self {
             FabricError::WorkspaceNotFound { available, .. } => Some(if available.is_empty() {
                 "your identity sees no workspaces; check that it has a role in the workspace (and, for a service principal, that \"Service principals can use Fabric APIs\" is enabled)".into()

@@ -2,11 +2,14 @@
 //! `x-ms-error-code` / `x-ms-public-api-error-code` headers and the JSON body (the storage
 //! shape `{"error":{"code","message"}}` and the Fabric shape `{"errorCode","message"}`).
 //!
-//! Messages name the operation and the URL without its query, never a token.
+//! Messages name the operation and the URL without its query, never a token: the service's
+//! own text is passed through [`redact`] (a server may echo our `Authorization` header).
 
 use std::fmt;
 
 use crate::auth::AuthError;
+use crate::diagnostic::{Diagnostic, Kind};
+use crate::secret::redact;
 
 /// A request that did not succeed.
 #[derive(Debug, thiserror::Error)]
@@ -15,16 +18,70 @@ pub enum HttpError {
     #[error(transparent)]
     Status(Box<StatusError>),
     /// No answer: connection refused or reset, timeout, broken body.
-    #[error("could not reach {url} for {method}: {message} (after {attempts} attempt{s})", s = if *attempts == 1 { "" } else { "s" })]
+    #[error("{}", transport_message(.method, .url, .message, *.cause, *.attempts))]
     Transport {
         method: String,
+        /// The URL without its query string.
         url: String,
         message: String,
+        cause: TransportCause,
         attempts: u32,
     },
     /// No token could be had.
     #[error(transparent)]
     Auth(#[from] AuthError),
+    /// The client itself could not be set up (e.g. an unreadable `FABRIC_REMOTE_CA_FILE`).
+    #[error("{0}")]
+    Setup(String),
+}
+
+/// Why no answer came.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportCause {
+    /// Nothing listens at the endpoint: retrying will not help (failed fast).
+    Refused,
+    /// The host name does not resolve: retrying will not help (failed fast).
+    UnknownHost,
+    /// The service took too long.
+    Timeout,
+    /// The connection broke or the answer was cut off.
+    Broken,
+}
+
+fn transport_message(
+    method: &str,
+    url: &str,
+    message: &str,
+    cause: TransportCause,
+    attempts: u32,
+) -> String {
+    let endpoint = endpoint_of(url);
+    let tries = if attempts > 1 {
+        format!(" (after {attempts} attempts)")
+    } else {
+        String::new()
+    };
+    match cause {
+        TransportCause::Refused => {
+            format!("could not connect to {endpoint}: the connection was refused{tries}")
+        }
+        TransportCause::UnknownHost => {
+            format!("could not connect to {endpoint}: the host name does not resolve{tries}")
+        }
+        TransportCause::Timeout => format!("{method} {url} timed out{tries}"),
+        TransportCause::Broken => format!("{method} {url} failed: {message}{tries}"),
+    }
+}
+
+/// `scheme://host[:port]` of a URL (the whole text if it has no path).
+pub(crate) fn endpoint_of(url: &str) -> &str {
+    match url.find("://") {
+        Some(i) => match url[i + 3..].find('/') {
+            Some(j) => &url[..i + 3 + j],
+            None => url,
+        },
+        None => url,
+    }
 }
 
 /// A non-success answer, decoded.
@@ -90,14 +147,37 @@ impl HttpError {
             _ => None,
         }
     }
+}
 
-    /// What the user can do about it.
-    pub fn hint(&self) -> Option<String> {
+impl Diagnostic for HttpError {
+    fn kind(&self) -> Kind {
         match self {
-            HttpError::Auth(e) => e.hint(),
-            HttpError::Transport { .. } => Some(
-                "check the URL's host and port, your network or proxy, and that the service (or `fabric-remote emulator`) is running".into(),
-            ),
+            HttpError::Auth(e) => e.kind(),
+            HttpError::Setup(_) => Kind::Usage,
+            HttpError::Transport { cause, .. } => match cause {
+                TransportCause::Refused | TransportCause::UnknownHost => Kind::Usage,
+                TransportCause::Timeout | TransportCause::Broken => Kind::Failed,
+            },
+            // A rejected token, missing access, or a path that is not there: the URL or the
+            // configuration needs fixing. Everything else is the service failing us.
+            HttpError::Status(s) => match s.status {
+                401 | 403 | 404 => Kind::Usage,
+                _ => Kind::Failed,
+            },
+        }
+    }
+
+    fn hint(&self) -> Option<String> {
+        match self {
+            HttpError::Auth(_) | HttpError::Setup(_) => None,
+            HttpError::Transport { url, cause, .. } => Some(match cause {
+                TransportCause::Refused => format!(
+                    "nothing answers at {}: check the URL's host and port, and that the service (or `fabric-remote emulator`) is running",
+                    endpoint_of(url)
+                ),
+                TransportCause::UnknownHost => "check the host name in the URL, and your network or proxy settings".into(),
+                TransportCause::Timeout | TransportCause::Broken => "check your network or proxy; run again to resume (finished files are not sent again), or add -v to see each request".into(),
+            }),
             HttpError::Status(s) => match s.status {
                 401 => Some("the token was rejected: run `az login` again, or check FABRIC_REMOTE_TOKEN and the credential's tenant".into()),
                 403 => Some("your identity lacks access here: ask for Contributor (or Member) on the workspace; OneLake from outside Fabric also needs the tenant setting \"Users can access data stored in OneLake with apps external to Fabric\"".into()),
@@ -107,6 +187,13 @@ impl HttpError {
                 429 | 503 => Some("the service is throttling; try again later or lower --concurrency".into()),
                 _ => None,
             },
+        }
+    }
+
+    fn diagnostic_source(&self) -> Option<&dyn Diagnostic> {
+        match self {
+            HttpError::Auth(e) => Some(e),
+            _ => None,
         }
     }
 }
@@ -130,12 +217,13 @@ pub(crate) fn decode_status(
     let (body_code, body_message) = decode_body(body);
     StatusError {
         method: method.to_string(),
-        url: strip_query(url).to_string(),
+        url: redact(strip_query(url)).into_owned(),
         status,
         code: header("x-ms-error-code")
             .or_else(|| header("x-ms-public-api-error-code"))
-            .or(body_code),
-        message: body_message,
+            .or(body_code)
+            .map(|c| redact(&c).into_owned()),
+        message: body_message.map(|m| redact(&m).into_owned()),
         request_id: header("x-ms-request-id").or_else(|| header("requestid")),
         attempts,
         retry_after: super::retry::retry_after(headers),

@@ -12,11 +12,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-pub use error::{HttpError, StatusError};
+pub use error::{HttpError, StatusError, TransportCause};
 use reqwest::{Method, RequestBuilder};
 pub use retry::RetryPolicy;
 
 use crate::auth::Credentials;
+use crate::secret::redact;
 
 /// A shared, cheaply cloned HTTP client.
 #[derive(Clone, Debug)]
@@ -54,18 +55,22 @@ pub struct Sent {
 impl HttpClient {
     /// A client with its own connection pool. Fails only if the TLS stack cannot start.
     pub fn new(credentials: Credentials, policy: RetryPolicy) -> Result<Self, HttpError> {
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .user_agent(concat!("fabric-remote/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(15))
             .read_timeout(Duration::from_secs(120))
-            .pool_max_idle_per_host(64)
+            .pool_max_idle_per_host(64);
+        // An extra CA to trust, e.g. the one `fabric-remote emulator --tls` writes.
+        if let Some(path) = crate::env::Env::process().get(crate::env::FABRIC_REMOTE_CA_FILE) {
+            let cert = std::fs::read(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|pem| reqwest::Certificate::from_pem(&pem).map_err(|e| e.to_string()))
+                .map_err(|e| HttpError::Setup(format!("cannot use the CA file `{path}` named by {}: {e}; point it at a PEM certificate", crate::env::FABRIC_REMOTE_CA_FILE)))?;
+            builder = builder.add_root_certificate(cert);
+        }
+        let client = builder
             .build()
-            .map_err(|e| HttpError::Transport {
-                method: "-".into(),
-                url: "-".into(),
-                message: format!("cannot start the HTTP client: {e}"),
-                attempts: 0,
-            })?;
+            .map_err(|e| HttpError::Setup(format!("cannot start the HTTP client: {e}")))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 client,
@@ -109,6 +114,10 @@ impl HttpClient {
     }
 
     /// [`HttpClient::send`] with an explicit [`Replay`] rule.
+    ///
+    /// Every attempt is logged here, and only here (`-v`: target `fabric_remote::http`,
+    /// level info): method, URL (secrets redacted), status, duration, attempt number and the
+    /// service's `x-ms-request-id`. Retries and their waits are logged at debug level.
     pub async fn send_with(
         &self,
         replay: Replay,
@@ -122,6 +131,7 @@ impl HttpClient {
         let mut backoff = policy.backoff();
         let mut attempts = 0u32;
         let mut refreshed = false;
+        let logged_url = redact(url).into_owned();
         loop {
             attempts += 1;
             let token = self.inner.credentials.token(scope).await?;
@@ -131,17 +141,30 @@ impl HttpClient {
                     .request(method.clone(), url)
                     .bearer_auth(token.expose()),
             );
+            let sent_at = Instant::now();
             let outcome = request.send().await;
+            let took_ms = sent_at.elapsed().as_millis() as u64;
             let (wait, failure) = match outcome {
-                Ok(response) if response.status().is_success() => {
-                    return Ok(Sent { response, attempts });
-                }
                 Ok(response) => {
                     let status = response.status().as_u16();
+                    let request_id = response
+                        .headers()
+                        .get("x-ms-request-id")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("-")
+                        .to_string();
+                    tracing::info!(
+                        target: "fabric_remote::http",
+                        "{method} {logged_url} -> {status} in {took_ms} ms (attempt {attempts}, request id {request_id})"
+                    );
+                    if response.status().is_success() {
+                        return Ok(Sent { response, attempts });
+                    }
                     if status == 401
                         && !refreshed
                         && self.inner.credentials.invalidate(scope, &token)
                     {
+                        tracing::debug!(target: "fabric_remote::http", "401: fetching a fresh token and trying again");
                         refreshed = true;
                         continue;
                     }
@@ -168,12 +191,27 @@ impl HttpClient {
                     }
                     (asked, HttpError::Status(Box::new(err)))
                 }
-                Err(e)
-                    if e.is_builder() || (replay == Replay::NotIdempotent && !e.is_connect()) =>
-                {
-                    return Err(transport(&method, url, &e, attempts));
+                Err(e) => {
+                    let err = transport(&method, url, &e, attempts);
+                    tracing::info!(
+                        target: "fabric_remote::http",
+                        "{method} {logged_url} -> no answer after {took_ms} ms (attempt {attempts}): {err}"
+                    );
+                    let HttpError::Transport { cause, .. } = &err else {
+                        return Err(err);
+                    };
+                    // Nothing listens there, or the name does not resolve: another attempt
+                    // would only make the user wait.
+                    let hopeless =
+                        matches!(cause, TransportCause::Refused | TransportCause::UnknownHost);
+                    if e.is_builder()
+                        || hopeless
+                        || (replay == Replay::NotIdempotent && !e.is_connect())
+                    {
+                        return Err(err);
+                    }
+                    (None, err)
                 }
-                Err(e) => (None, transport(&method, url, &e, attempts)),
             };
             let Some(next) = backoff.next() else {
                 return Err(failure);
@@ -183,23 +221,60 @@ impl HttpClient {
                 return Err(failure);
             }
             self.inner.retries.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(
+                target: "fabric_remote::http",
+                "{method} {logged_url}: retrying in {} ms after: {failure}",
+                delay.as_millis()
+            );
+            if started.elapsed() < SLOW_NOTICE && started.elapsed() + delay >= SLOW_NOTICE {
+                tracing::warn!(
+                    target: "fabric_remote::http",
+                    "still retrying {method} {} after {}s: {failure}",
+                    error::endpoint_of(&logged_url),
+                    SLOW_NOTICE.as_secs()
+                );
+            }
             tokio::time::sleep(delay).await;
         }
     }
 }
 
+/// A request still retrying after this long says so (a warning, shown without `-v`).
+const SLOW_NOTICE: Duration = Duration::from_secs(15);
+
 fn transport(method: &Method, url: &str, e: &reqwest::Error, attempts: u32) -> HttpError {
     // reqwest's Display names the URL; the innermost source says what actually happened.
     let mut message = e.to_string();
+    let mut refused = false;
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::ConnectionRefused
+        {
+            refused = true;
+        }
         message = s.to_string();
         source = s.source();
     }
+    let lower = message.to_ascii_lowercase();
+    let cause = if refused || lower.contains("connection refused") {
+        TransportCause::Refused
+    } else if e.is_connect()
+        && (lower.contains("dns error")
+            || lower.contains("failed to lookup address")
+            || lower.contains("name or service not known"))
+    {
+        TransportCause::UnknownHost
+    } else if e.is_timeout() {
+        TransportCause::Timeout
+    } else {
+        TransportCause::Broken
+    };
     HttpError::Transport {
         method: method.to_string(),
-        url: error::strip_query(url).to_string(),
-        message,
+        url: redact(error::strip_query(url)).into_owned(),
+        message: redact(&message).into_owned(),
+        cause,
         attempts,
     }
 }

@@ -1,4 +1,5 @@
-//! Turns a pytest junit XML file into pytest outcomes, and draws them the way pytest does.
+//! Turns pytest's results — a junit XML file, or a report log — into pytest outcomes, and
+//! draws them the way pytest does.
 //!
 //! A *row* is one `<testcase>` element; a *result* is one test (node id) with every report
 //! pytest would have shown for it: a call failure and a teardown error written as two rows
@@ -9,12 +10,19 @@
 //! [`Mapping`]), [`render_text`] / [`render_json`] (→ `String`) and
 //! [`Mapping::exit_code`] (pytest's rule). Matching is forward: each expected node id is
 //! mangled into junit's `(classname, name)` with pytest's own rule ([`nodeid::junit_key`])
-//! and looked up; `file` attributes are only used when no ids are given.
+//! and looked up; `file` attributes are only used when no ids are given, or to tell apart
+//! two ids that mangle to the same key.
 //!
-//! What junit XML cannot carry, and so no mapping can recover: a non-strict XPASS (written
-//! exactly like a pass), whether a skip or xfail happened in setup or call, and captured
-//! output unless pytest ran with `-o junit_logging=...`. [`Mapping::notes`] says so when it
+//! What junit XML cannot carry, and so no mapping of it can recover: a non-strict XPASS
+//! (written exactly like a pass), whether a skip or xfail happened in setup, call or
+//! teardown (a teardown skip also hides the pass before it), subtests, and captured output
+//! unless pytest ran with `-o junit_logging=...`. [`Mapping::notes`] says so when it
 //! matters.
+//!
+//! A pytest *report log* (pytest-reportlog's JSON lines, [`ReportLog`]) carries all of that
+//! and the session's exit status, and can be read while it grows; it produces the same
+//! [`Mapping`], so rendering and exit codes are shared. [`sniff`] tells the two formats
+//! apart.
 //!
 //! ```
 //! let xml = br#"<testsuites><testsuite time="1.5">
@@ -35,14 +43,16 @@ mod map;
 pub mod nodeid;
 mod parse;
 mod render;
+mod reportlog;
 
 pub use map::{
-    Counts, Kind, MapOptions, Mapping, Outcome, Report, Section, TestResult, When, map, map_with,
-    parse_nodeids,
+    Counts, Kind, MapOptions, Mapping, Outcome, Report, Section, Source, TestResult, When, map,
+    map_with, parse_nodeids,
 };
 pub use nodeid::IdSource;
 pub use parse::{Child, ChildKind, Document, Family, Row, Suite, line_column, parse, parse_str};
-pub use render::{render_json, render_text};
+pub use render::{render_json, render_line, render_text};
+pub use reportlog::{Format, Pushed, ReportLog, ReportLogError, sniff};
 
 /// Why a file could not be read as junit XML. Positions are 1-based; columns count characters.
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +73,11 @@ pub enum Error {
         "this is not a junit report: it should start with a <testsuites> or <testsuite> element, but has {found}"
     )]
     NotJunit { found: String },
+    /// A `<testcase>` without a `name` attribute (pytest always writes one).
+    #[error(
+        "the <testcase> at line {line}, column {column} has no `name` attribute, so it names no test; pytest always writes one, so this file comes from another tool or was edited"
+    )]
+    Unnamed { line: usize, column: usize },
     /// Bytes that are not UTF-8 (pytest always writes UTF-8).
     #[error("the file is not UTF-8 text (invalid byte at line {line}, column {column})")]
     NotUtf8 { line: usize, column: usize },

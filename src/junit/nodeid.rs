@@ -23,6 +23,8 @@ pub enum IdSource {
     /// No usable `file` attribute (xunit2): the module was guessed from pytest's default
     /// test file names (`test_*.py`, `*_test.py`).
     Guessed,
+    /// The node id pytest itself wrote in a report log (exact).
+    Reported,
 }
 
 impl IdSource {
@@ -33,6 +35,7 @@ impl IdSource {
             IdSource::File => "file",
             IdSource::SiblingFile => "sibling-file",
             IdSource::Guessed => "guessed",
+            IdSource::Reported => "reported",
         }
     }
 }

@@ -436,14 +436,24 @@ impl Parser<'_> {
 
     fn row(&self, tag: &BytesStart<'_>) -> Result<Row, Error> {
         let mut row = Row::default();
+        let mut named = false;
         self.attributes(tag, |key, value| match key {
             "classname" => row.classname = value.into_owned(),
-            "name" => row.name = value.into_owned(),
+            "name" => {
+                named = !value.trim().is_empty();
+                row.name = value.into_owned();
+            }
             "file" => row.file = Some(value.into_owned()),
             "line" => row.line = value.trim().parse().ok(),
             "time" => row.time = value.trim().parse().ok(),
             _ => row.attributes.push((key.to_owned(), value.into_owned())),
         })?;
+        if !named {
+            // pytest always names its rows; a row without a name is no test anyone can
+            // find, and counting it silently would show a pass with no test line.
+            let (line, column) = line_column(self.text, self.tag_start as usize);
+            return Err(Error::Unnamed { line, column });
+        }
         Ok(row)
     }
 }

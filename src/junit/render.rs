@@ -8,6 +8,8 @@
 //!
 //! JSON: one object per result per line ([`render_json`] documents the fields).
 
+use std::collections::HashMap;
+
 use serde::Serialize;
 
 use super::map::{Kind, Mapping, Outcome, Report, TestResult, When};
@@ -55,20 +57,64 @@ pub(crate) fn format_duration(seconds: f64) -> String {
     }
 }
 
-/// The `-v` word with its parenthesised reason, as pytest shows it.
+/// The word pytest prints for a report in `-v` lines and the short summary: `FAILED`,
+/// `XFAIL`, or a subtest's `SUBFAILED[msg] (i=1)`.
+fn word(report: &Report) -> String {
+    match &report.subtest {
+        Some(description) => format!("{}{description}", report.outcome.subtest_word()),
+        None => report.outcome.word().to_owned(),
+    }
+}
+
+/// The `-v` word with its parenthesised reason, as pytest shows it (untrimmed, as with
+/// `-vv`).
 fn verbose_word(result: &TestResult, report: &Report) -> String {
-    let word = report.outcome.word();
+    let word = word(report);
     if result.missing {
         return format!("{word} (no result)");
     }
-    match (report.outcome, report.message.as_deref()) {
-        (Outcome::Skipped | Outcome::XFailed | Outcome::XPassed, Some(reason))
-            if !reason.is_empty() =>
-        {
-            format!("{word} ({reason})")
-        }
-        _ => word.to_owned(),
+    let reason = match report.outcome {
+        Outcome::Skipped => report.message.as_deref(),
+        Outcome::XFailed | Outcome::XPassed => report
+            .message
+            .as_deref()
+            .map(|m| m.strip_prefix("reason: ").unwrap_or(m)),
+        _ => None,
+    };
+    match reason {
+        Some(reason) if !reason.is_empty() => format!("{word} ({reason})"),
+        _ => word,
     }
+}
+
+/// One result's `-v` lines, as pytest prints them (one per counted report, without the
+/// progress column), joined by `\n` with no newline at the end. A collection error or
+/// skip has no `-v` line in pytest; here it reads `ERROR collecting tests/t.py` or
+/// `SKIPPED collecting tests/t.py (reason)`.
+pub fn render_line(result: &TestResult) -> String {
+    let mut lines = Vec::with_capacity(result.reports.len());
+    for report in &result.reports {
+        lines.push(match result.kind {
+            Kind::Test => format!("{} {}", result.nodeid, verbose_word(result, report)),
+            Kind::Collection => {
+                let reason = match report.outcome {
+                    Outcome::Skipped => report
+                        .message
+                        .as_deref()
+                        .filter(|m| !m.is_empty())
+                        .map(|m| format!(" ({m})"))
+                        .unwrap_or_default(),
+                    _ => String::new(),
+                };
+                format!("{} collecting {}{reason}", word(report), result.nodeid)
+            }
+            Kind::Internal => format!(
+                "INTERNALERROR> {}",
+                report.message.as_deref().unwrap_or("internal error")
+            ),
+        });
+    }
+    lines.join("\n")
 }
 
 /// The body pytest prints for a failure or error, then its captured output.
@@ -113,13 +159,8 @@ pub fn render_text(mapping: &Mapping) -> String {
 
     // -v lines (collection errors have none in pytest either).
     for result in results.iter().filter(|r| r.kind == Kind::Test) {
-        for report in &result.reports {
-            out.push_str(&format!(
-                "{} {}\n",
-                result.nodeid,
-                verbose_word(result, report)
-            ));
-        }
+        out.push_str(&render_line(result));
+        out.push('\n');
     }
     for result in results.iter().filter(|r| r.kind == Kind::Internal) {
         for report in &result.reports {
@@ -163,7 +204,12 @@ pub fn render_text(mapping: &Mapping) -> String {
     if !failures.is_empty() {
         sep(&mut out, '=', "FAILURES");
         for (result, report) in &failures {
-            sep(&mut out, '_', &domain(&result.nodeid));
+            let mut headline = domain(&result.nodeid);
+            if let Some(description) = &report.subtest {
+                headline.push(' ');
+                headline.push_str(description);
+            }
+            sep(&mut out, '_', &headline);
             body(&mut out, result, report);
         }
     }
@@ -175,6 +221,20 @@ pub fn render_text(mapping: &Mapping) -> String {
             out.push_str(&line);
             out.push('\n');
         }
+    }
+    if mapping.interrupted_by_collection() {
+        let n = results
+            .iter()
+            .filter(|r| r.kind == Kind::Collection)
+            .flat_map(|r| &r.reports)
+            .filter(|r| r.outcome == Outcome::Error)
+            .count();
+        let s = if n == 1 { "" } else { "s" };
+        sep(
+            &mut out,
+            '!',
+            &format!("Interrupted: {n} error{s} during collection"),
+        );
     }
     for note in mapping.notes() {
         out.push_str(&format!("note: {note}\n"));
@@ -198,7 +258,8 @@ fn closing_title(mapping: &Mapping) -> String {
     title
 }
 
-/// The `-ra` short summary: skipped (folded), xfailed, xpassed, errors, failed.
+/// The `-ra` short summary: skipped (folded), xfailed, xpassed, errors, failed, each in
+/// the order the reports came (pytest's `sxXEf`).
 fn short_summary(mapping: &Mapping) -> Vec<String> {
     let reports: Vec<(&TestResult, &Report)> = mapping
         .results
@@ -208,23 +269,37 @@ fn short_summary(mapping: &Mapping) -> Vec<String> {
         .collect();
     let mut lines = Vec::new();
 
+    // Skips fold by place and reason; pytest labels every folded line with the word of
+    // the first skip (`SKIPPED`, or a subtest's `SUBSKIPPED[…]`).
     let mut folded: Vec<(String, usize)> = Vec::new();
+    let mut slot: HashMap<String, usize> = HashMap::new();
+    let mut label = None;
     for (result, report) in reports
         .iter()
         .filter(|(_, r)| r.outcome == Outcome::Skipped)
     {
+        label.get_or_insert_with(|| word(report));
         let location = skip_location(result, report);
-        match folded.iter_mut().find(|(l, _)| *l == location) {
-            Some((_, n)) => *n += 1,
-            None => folded.push((location, 1)),
+        match slot.get(&location) {
+            Some(&i) => folded[i].1 += 1,
+            None => {
+                slot.insert(location.clone(), folded.len());
+                folded.push((location, 1));
+            }
         }
     }
     for (location, n) in folded {
-        lines.push(format!("SKIPPED [{n}] {location}"));
+        let label = label.as_deref().unwrap_or("SKIPPED");
+        lines.push(format!("{label} [{n}] {location}"));
     }
     for outcome in [Outcome::XFailed, Outcome::XPassed] {
         for (result, report) in reports.iter().filter(|(_, r)| r.outcome == outcome) {
-            let mut line = format!("{} {}", outcome.word(), result.nodeid);
+            let mut line = match report.when {
+                Some(when @ (When::Setup | When::Teardown)) => {
+                    format!("{} at {} of {}", word(report), when.as_str(), result.nodeid)
+                }
+                _ => format!("{} {}", word(report), result.nodeid),
+            };
             if let Some(reason) = report.message.as_deref().filter(|m| !m.is_empty()) {
                 line.push_str(&format!(" - {reason}"));
             }
@@ -233,13 +308,8 @@ fn short_summary(mapping: &Mapping) -> Vec<String> {
     }
     for outcome in [Outcome::Error, Outcome::Failed] {
         for (result, report) in reports.iter().filter(|(_, r)| r.outcome == outcome) {
-            let mut line = format!("{} {}", outcome.word(), result.nodeid);
-            // pytest has no crash message for a collection error.
-            let message = match report.when {
-                Some(When::Collect) => None,
-                _ => report.message.as_deref().filter(|m| !m.is_empty()),
-            };
-            if let Some(message) = message {
+            let mut line = format!("{} {}", word(report), result.nodeid);
+            if let Some(message) = report.message.as_deref() {
                 line.push_str(&format!(" - {message}"));
             }
             lines.push(line);
@@ -254,6 +324,8 @@ struct JsonReport<'a> {
     outcome: &'static str,
     message: Option<&'a str>,
     longrepr: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    subtest: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -278,6 +350,7 @@ fn json_report(report: &Report) -> JsonReport<'_> {
         outcome: report.outcome.as_str(),
         message: report.message.as_deref(),
         longrepr: report.longrepr.as_deref(),
+        subtest: report.subtest.as_deref(),
     }
 }
 
@@ -287,7 +360,8 @@ fn json_report(report: &Report) -> JsonReport<'_> {
 /// `[title, text]` pairs; `duration` in seconds or `null`; `kind` (`test`, `collection`,
 /// `internal`); `reports`, every counted report (a call failure and its teardown error are
 /// both here); `properties` as `[name, value]` pairs; `nodeid_source` (`expected`, `file`,
-/// `sibling-file`, `guessed`); `unexpected` (a row no expected id asked for).
+/// `sibling-file`, `guessed`, `reported`); `unexpected` (a result no expected id asked
+/// for). A report of a pytest 9 subtest also has `subtest`, its description (`[msg] (i=1)`).
 pub fn render_json(mapping: &Mapping) -> String {
     let mut out = String::new();
     for result in &mapping.results {

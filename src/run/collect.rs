@@ -93,8 +93,12 @@ pub enum CollectError {
     Failed { python: String, message: String },
 }
 
-impl CollectError {
-    pub fn hint(&self) -> Option<String> {
+impl crate::diagnostic::Diagnostic for CollectError {
+    fn kind(&self) -> crate::diagnostic::Kind {
+        crate::diagnostic::Kind::Usage
+    }
+
+    fn hint(&self) -> Option<String> {
         Some(
             "pass --python PATH (an interpreter with pytest and the project's dependencies), or create the project's .venv (uv sync)"
                 .into(),

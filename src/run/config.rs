@@ -36,8 +36,12 @@ pub enum ConfigError {
     Read { path: PathBuf, message: String },
 }
 
-impl ConfigError {
-    pub fn hint(&self) -> Option<String> {
+impl crate::diagnostic::Diagnostic for ConfigError {
+    fn kind(&self) -> crate::diagnostic::Kind {
+        crate::diagnostic::Kind::Usage
+    }
+
+    fn hint(&self) -> Option<String> {
         match self {
             ConfigError::Missing { name, .. } => Some(format!(
                 "add `{name}=…` to test.env (see test.env.sample) or export it"

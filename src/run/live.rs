@@ -12,10 +12,10 @@ use std::sync::Mutex;
 use bytes::Bytes;
 use futures::StreamExt;
 
-use super::Reporter;
 use super::layout::{self, Layout};
-use super::reportlog::ReportLog;
+use super::{Reporter, RunError};
 use crate::dfs::{DfsClient, DfsError};
+use crate::junit::ReportLog;
 use crate::location::RemoteLocation;
 
 /// What has been read so far.
@@ -28,9 +28,6 @@ pub(crate) struct Live {
     next_chunk: u64,
     /// Node ids with at least one test report.
     pub seen: HashSet<String>,
-    /// Lines that were not JSON records (first message kept).
-    pub bad_lines: usize,
-    pub first_bad: Option<String>,
     /// The entry point has written `status.json`: pytest is done.
     pub status_seen: bool,
 }
@@ -69,15 +66,10 @@ impl Live {
             {
                 self.seen.insert(id);
             }
-            match self.log.push_line(line) {
-                Ok(done) => {
-                    for result in &done {
-                        reporter.test_finished(result);
-                    }
-                }
-                Err(e) => {
-                    self.bad_lines += 1;
-                    self.first_bad.get_or_insert_with(|| e.to_string());
+            // A line that is not a record is counted by the mapper and named in its remarks.
+            if let Ok(done) = self.log.push_line(line) {
+                for result in &done {
+                    reporter.test_finished(result);
                 }
             }
         }
@@ -103,10 +95,8 @@ pub(crate) async fn poll(
     layout: &Layout,
     live: &Mutex<Live>,
     reporter: &dyn Reporter,
-) -> Result<bool, DfsError> {
-    let dir = layout
-        .run_dir()
-        .map_err(|e| DfsError::NotFound(e.to_string()))?;
+) -> Result<bool, RunError> {
+    let dir = layout.run_dir()?;
     let mut chunks: Vec<u64> = Vec::new();
     let mut status = false;
     let mut pages = std::pin::pin!(dfs.list(&dir, true));
@@ -139,9 +129,7 @@ pub(crate) async fn poll(
         if n > next {
             break; // not visible yet; read in order next time
         }
-        let loc = layout
-            .run_file(&format!("{}/{n:06}.jsonl", layout::CHUNKS))
-            .map_err(|e| DfsError::NotFound(e.to_string()))?;
+        let loc = layout.run_file(&format!("{}/{n:06}.jsonl", layout::CHUNKS))?;
         let Some(bytes) = read_optional(dfs, &loc).await? else {
             break;
         };
@@ -165,11 +153,9 @@ pub(crate) async fn drain(
     layout: &Layout,
     live: &Mutex<Live>,
     reporter: &dyn Reporter,
-) -> Result<(), DfsError> {
+) -> Result<(), RunError> {
     poll(dfs, layout, live, reporter).await?;
-    let loc = layout
-        .run_file(layout::REPORT_LOG)
-        .map_err(|e| DfsError::NotFound(e.to_string()))?;
+    let loc = layout.run_file(layout::REPORT_LOG)?;
     if let Some(bytes) = read_optional(dfs, &loc).await? {
         let text = String::from_utf8_lossy(&bytes);
         if let Ok(mut l) = live.lock() {

@@ -16,7 +16,6 @@ pub mod config;
 pub mod layout;
 mod live;
 pub mod prepare;
-pub mod reportlog;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -26,6 +25,7 @@ use bytes::Bytes;
 use tokio::sync::watch;
 
 use crate::dfs::{DfsClient, DfsError};
+use crate::diagnostic::{Diagnostic, Kind};
 use crate::fabric::{
     CancelOutcome, ExecutionData, FabricClient, FabricError, Item, JobPoll, JobRef, JobReporter,
     JobStatus, JobSubmission, PollRecord, SjdAction, SparkJobDefinitionV1, TerminalState,
@@ -270,37 +270,32 @@ pub enum RunError {
     SyncIncomplete { failed: u64, first: String },
 }
 
-impl RunError {
-    /// A failure of the service or the network (exit 3), as opposed to a usage or
-    /// configuration error (exit 2).
-    pub fn is_infrastructure(&self) -> bool {
-        match self {
-            RunError::Fabric(e) => {
-                e.is_transient()
-                    || matches!(
-                        e,
-                        FabricError::BadResponse { .. }
-                            | FabricError::JobNotFound { .. }
-                            | FabricError::OperationFailed { .. }
-                            | FabricError::OperationTimeout { .. }
-                    )
-            }
-            RunError::Sync(e) => !e.is_usage(),
-            RunError::Dfs(_) | RunError::TestEnvUploaded(_) | RunError::SyncIncomplete { .. } => {
-                true
-            }
-            _ => false,
+impl Diagnostic for RunError {
+    /// A usage or configuration error (exit 2) when the cause is one; anything else is the
+    /// infrastructure failing (exit 3): for `run`, exit 1 means failed tests.
+    fn kind(&self) -> Kind {
+        let cause = match self {
+            RunError::Usage(_) | RunError::Interrupted | RunError::Location(_) => Kind::Usage,
+            RunError::TestEnvUploaded(_) | RunError::SyncIncomplete { .. } => Kind::Infrastructure,
+            _ => self
+                .diagnostic_source()
+                .map_or(Kind::Infrastructure, Diagnostic::kind),
+        };
+        if cause == Kind::Usage {
+            Kind::Usage
+        } else {
+            Kind::Infrastructure
         }
     }
 
-    pub fn hint(&self) -> Option<String> {
+    fn diagnostic_source(&self) -> Option<&dyn Diagnostic> {
         match self {
-            RunError::Config(e) => e.hint(),
-            RunError::Collect(e) => e.hint(),
-            RunError::Prepare(e) => e.hint(),
-            RunError::Fabric(e) => e.hint(),
-            RunError::Sync(e) => e.hint(),
-            RunError::Dfs(e) => e.hint(),
+            RunError::Config(e) => Some(e),
+            RunError::Collect(e) => Some(e),
+            RunError::Prepare(e) => Some(e),
+            RunError::Fabric(e) => Some(e),
+            RunError::Sync(e) => Some(e),
+            RunError::Dfs(e) => Some(e),
             _ => None,
         }
     }
@@ -482,13 +477,6 @@ pub async fn run(
         }
     };
     let live = live.into_inner().unwrap_or_else(|p| p.into_inner());
-    if live.bad_lines > 0 {
-        notes.push(format!(
-            "{} line(s) of the report log were not records and were skipped ({})",
-            live.bad_lines,
-            live.first_bad.as_deref().unwrap_or("")
-        ));
-    }
 
     // Map: the report log, else junit.xml; missing ids are errors, except after the remote
     // session stopped on purpose (-x, --maxfail), when they simply did not run.
@@ -873,7 +861,7 @@ mod tests {
     }
 
     fn mapping(ids: &[&str], lines: &[&str]) -> Mapping {
-        let mut log = reportlog::ReportLog::new();
+        let mut log = junit::ReportLog::new();
         for l in lines {
             log.push_line(l).unwrap();
         }

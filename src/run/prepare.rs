@@ -54,8 +54,12 @@ pub enum PrepareError {
     TestEnvIncluded(String),
 }
 
-impl PrepareError {
-    pub fn hint(&self) -> Option<String> {
+impl crate::diagnostic::Diagnostic for PrepareError {
+    fn kind(&self) -> crate::diagnostic::Kind {
+        crate::diagnostic::Kind::Usage
+    }
+
+    fn hint(&self) -> Option<String> {
         match self {
             PrepareError::NoUv { .. } => {
                 Some("install uv (https://docs.astral.sh/uv/) or put it on PATH".into())

@@ -24,12 +24,30 @@ pub struct Excludes {
 pub enum ExcludeError {
     #[error("invalid exclude pattern `{pattern}`: {message}")]
     Pattern { pattern: String, message: String },
-    #[error("cannot read exclude file {path}: {source}")]
+    #[error("cannot read the exclude file `{}`", path.display())]
     File {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
+}
+
+impl crate::diagnostic::Diagnostic for ExcludeError {
+    fn kind(&self) -> crate::diagnostic::Kind {
+        crate::diagnostic::Kind::Usage
+    }
+
+    fn hint(&self) -> Option<String> {
+        Some(match self {
+            ExcludeError::Pattern { .. } => {
+                "patterns follow .gitignore rules: `*.pyc`, `build/`, `/dist`, `docs/**/*.md`"
+                    .into()
+            }
+            ExcludeError::File { .. } => {
+                "--exclude-from takes a readable file with one pattern per line".into()
+            }
+        })
+    }
 }
 
 impl Excludes {

@@ -194,23 +194,19 @@ pub async fn download_to(
     result
 }
 
-/// `.name.fabric-remote-<pid>-<n>.partial` beside `target`.
+/// `.fabric-remote-<pid>-<n>.partial` beside `target`: short and of fixed shape, so it fits
+/// in the directory whatever the length of the target's name (255 bytes is legal).
 fn temp_name(target: &Path) -> PathBuf {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let name = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    target.with_file_name(format!(
-        ".{name}.fabric-remote-{}-{n}.partial",
-        std::process::id()
-    ))
+    target.with_file_name(format!(".fabric-remote-{}-{n}.partial", std::process::id()))
 }
 
-/// Is `name` (from a partial download) one of ours?
+/// Is `name` (from a partial download) one of ours? Also matches the older
+/// `.NAME.fabric-remote-PID-N.partial` form, so leftovers of older versions are cleaned up.
 pub fn is_partial(name: &str) -> bool {
     name.starts_with('.') && name.ends_with(".partial") && name.contains(".fabric-remote-")
+        || name.starts_with(".fabric-remote-") && name.ends_with(".partial")
 }
 
 #[cfg(test)]
@@ -241,10 +237,17 @@ mod tests {
     }
 
     #[test]
-    fn partial_names_are_recognised() {
+    fn partial_names_are_recognised_and_short() {
         let t = temp_name(Path::new("/x/a b.txt"));
         assert!(is_partial(&t.file_name().unwrap().to_string_lossy()));
         assert!(!is_partial("a.partial"));
+        assert!(
+            is_partial(".a b.txt.fabric-remote-12-3.partial"),
+            "older form"
+        );
+        let long = "n".repeat(255);
+        let t = temp_name(&Path::new("/x").join(&long));
+        assert!(t.file_name().unwrap().len() < 64, "{t:?}");
     }
 
     #[tokio::test]

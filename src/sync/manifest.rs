@@ -1,13 +1,16 @@
 //! The manifest: what fabric-remote knows about the remote tree's content.
 //!
 //! One file at the remote root, [`MANIFEST_NAME`], never listed as content. Per remote file it
-//! records the sha256 we uploaded, its size, and the ETag the service returned when the upload
-//! was committed. A listing entry whose size and ETag still match its manifest entry has the
-//! recorded sha256; anything else (edited or replaced behind our back, half-written by a killed
-//! run) is unknown and gets transferred again. The manifest is written after the transfers,
-//! and only lists files whose upload was committed, so it can never vouch for a partial file.
+//! records the sha256 we uploaded, its size, the ETag the service returned when the upload
+//! was committed and, when the service showed one, the content MD5 it keeps for the file. A
+//! listing entry whose size and ETag (or, where the listing shows one, content MD5) still
+//! match its manifest entry has the recorded sha256; anything else (edited or replaced behind
+//! our back, half-written by a killed run) is unknown and gets transferred again. The
+//! manifest only lists files whose upload was committed, so it can never vouch for a partial
+//! file.
 //!
-//! Format: a header line, then `sha256<TAB>size<TAB>etag<TAB>path` lines sorted by path.
+//! Format: a header line, then `sha256<TAB>size<TAB>etag<TAB>md5<TAB>path` lines sorted by
+//! path (`md5` is 32 hex digits or `-`). Version 1 (without the md5 field) is still read.
 
 use std::fmt;
 
@@ -15,7 +18,13 @@ use super::record::{escape_path, hex, unescape_path, unhex};
 
 /// The manifest's name at the remote root.
 pub const MANIFEST_NAME: &str = ".fabric-remote-manifest";
-const HEADER: &str = "fabric-remote-manifest v1";
+/// The lock file's name at the remote root (see `sync::lock`).
+pub const LOCK_NAME: &str = ".fabric-remote-lock";
+/// Names at the sync root that are fabric-remote's own, never content: a local file with one
+/// of these names is skipped with a warning, a remote one is never listed as content.
+pub const RESERVED_NAMES: &[&str] = &[MANIFEST_NAME, LOCK_NAME];
+const HEADER: &str = "fabric-remote-manifest v2";
+const HEADER_V1: &str = "fabric-remote-manifest v1";
 
 /// An ETag, stored compactly: the service's `0x8DB…` form as a number, anything else as text.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -60,6 +69,18 @@ pub struct ManifestEntry {
     pub sha256: [u8; 32],
     pub size: u64,
     pub etag: Etag,
+    /// The content MD5 the service keeps for the file (Blob listings show it), if known.
+    pub md5: Option<[u8; 16]>,
+}
+
+impl ManifestEntry {
+    /// Whether the listed file `r` still holds the content this entry records: same size,
+    /// and the same ETag or — where the listing shows a content MD5 — the same MD5 (a file
+    /// rewritten with identical bytes gets a new ETag but keeps its MD5).
+    pub fn same_content_as(&self, r: &super::plan::RemoteFile) -> bool {
+        self.size == r.size
+            && (self.etag == r.etag || matches!((self.md5, r.md5), (Some(a), Some(b)) if a == b))
+    }
 }
 
 /// Sorted entries; lookups by binary search.
@@ -100,25 +121,17 @@ impl Manifest {
     pub fn parse(bytes: &[u8]) -> Option<Manifest> {
         let text = std::str::from_utf8(bytes).ok()?;
         let mut lines = text.lines();
-        if lines.next()? != HEADER {
-            return None;
-        }
+        let v2 = match lines.next()? {
+            HEADER => true,
+            HEADER_V1 => false,
+            _ => return None,
+        };
         let mut entries = Vec::new();
         for line in lines {
             if line.is_empty() {
                 continue;
             }
-            let mut f = line.splitn(4, '\t');
-            let sha256 = unhex(f.next()?)?;
-            let size = f.next()?.parse().ok()?;
-            let etag = Etag::parse(f.next()?);
-            let path = unescape_path(f.next()?)?.into_boxed_str();
-            entries.push(ManifestEntry {
-                path,
-                sha256,
-                size,
-                etag,
-            });
+            entries.push(parse_entry(line, v2)?);
         }
         Some(Manifest::new(entries))
     }
@@ -128,14 +141,7 @@ impl Manifest {
         out.push_str(HEADER);
         out.push('\n');
         for e in &self.entries {
-            out.push_str(&hex(&e.sha256));
-            out.push('\t');
-            out.push_str(&e.size.to_string());
-            out.push('\t');
-            out.push_str(&e.etag.to_string());
-            out.push('\t');
-            out.push_str(&escape_path(&e.path));
-            out.push('\n');
+            out.push_str(&entry_line(e));
         }
         out.into_bytes()
     }
@@ -147,6 +153,57 @@ impl Manifest {
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
+}
+
+/// One entry as a line, newline included (shared with the local journal).
+pub(crate) fn entry_line(e: &ManifestEntry) -> String {
+    format!(
+        "{}\t{}\t{}\t{}\t{}\n",
+        hex(&e.sha256),
+        e.size,
+        e.etag,
+        e.md5.map_or_else(|| "-".to_string(), |m| hex_bytes(&m)),
+        escape_path(&e.path)
+    )
+}
+
+/// One entry line (shared with the local journal, which uses the same line format).
+pub(crate) fn parse_entry(line: &str, with_md5: bool) -> Option<ManifestEntry> {
+    let mut f = line.splitn(if with_md5 { 5 } else { 4 }, '\t');
+    let sha256 = unhex(f.next()?)?;
+    let size = f.next()?.parse().ok()?;
+    let etag = Etag::parse(f.next()?);
+    let md5 = if with_md5 {
+        match f.next()? {
+            "-" => None,
+            m => Some(unhex16(m)?),
+        }
+    } else {
+        None
+    };
+    let path = unescape_path(f.next()?)?.into_boxed_str();
+    Some(ManifestEntry {
+        path,
+        sha256,
+        size,
+        etag,
+        md5,
+    })
+}
+
+fn hex_bytes(b: &[u8; 16]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn unhex16(s: &str) -> Option<[u8; 16]> {
+    if s.len() != 32 || !s.is_ascii() {
+        return None;
+    }
+    let mut out = [0u8; 16];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(out)
 }
 
 /// See [`Manifest::cursor`]. Falls back to a binary search when asked out of order.
@@ -193,12 +250,14 @@ mod tests {
                 sha256: [2; 32],
                 size: 5,
                 etag: Etag::parse("0x1"),
+                md5: Some([9; 16]),
             },
             ManifestEntry {
                 path: "a/b c+%.py".into(),
                 sha256: [1; 32],
                 size: 0,
                 etag: Etag::parse("weird-etag"),
+                md5: None,
             },
         ]);
         let back = Manifest::parse(&m.to_bytes()).unwrap();
@@ -214,12 +273,57 @@ mod tests {
     }
 
     #[test]
+    fn version_1_manifests_are_still_read() {
+        let line = format!("{}\t3\t0x8DB\ta b.py\n", "ab".repeat(32));
+        let m = Manifest::parse(format!("fabric-remote-manifest v1\n{line}").as_bytes()).unwrap();
+        let e = m.get("a b.py").unwrap();
+        assert_eq!((e.size, e.md5), (3, None));
+        assert_eq!(e.etag, Etag::parse("0x8DB"));
+    }
+
+    #[test]
+    fn a_new_etag_with_the_same_content_md5_is_the_same_content() {
+        use super::super::plan::RemoteFile;
+        let entry = ManifestEntry {
+            path: "a".into(),
+            sha256: [1; 32],
+            size: 3,
+            etag: Etag::parse("0x1"),
+            md5: Some([7; 16]),
+        };
+        let listed = |etag: &str, md5: Option<[u8; 16]>, size: u64| RemoteFile {
+            path: "a".into(),
+            size,
+            etag: Etag::parse(etag),
+            md5,
+        };
+        assert!(entry.same_content_as(&listed("0x1", None, 3)));
+        assert!(
+            entry.same_content_as(&listed("0x2", Some([7; 16]), 3)),
+            "rewritten, same bytes"
+        );
+        assert!(
+            !entry.same_content_as(&listed("0x2", Some([8; 16]), 3)),
+            "new bytes"
+        );
+        assert!(
+            !entry.same_content_as(&listed("0x2", None, 3)),
+            "no MD5: the ETag decides"
+        );
+        assert!(
+            !entry.same_content_as(&listed("0x1", Some([7; 16]), 4)),
+            "size differs"
+        );
+    }
+
+    #[test]
     fn foreign_or_broken_manifests_are_rejected() {
         assert!(Manifest::parse(b"hello").is_none());
         assert!(Manifest::parse(b"fabric-remote-manifest v1\nnot\ta\tline").is_none());
+        assert!(Manifest::parse(b"fabric-remote-manifest v2\nnot\ta\tline\tx").is_none());
         assert!(Manifest::parse(&[0xff, 0xfe]).is_none());
         assert!(
-            Manifest::parse(b"fabric-remote-manifest v1\n")
+            Manifest::parse(b"fabric-remote-manifest v2\n")
                 .unwrap()
                 .is_empty()
         );

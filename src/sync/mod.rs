@@ -3,32 +3,38 @@
 //! scan (local walk + cached sha256) → one recursive listing + the manifest → a pure
 //! [`plan`] → bounded, adaptive [`execute`] → a new manifest. Change detection is by content:
 //! a remote file is known to hold a sha256 when its size and ETag match the manifest entry
-//! written when we uploaded it. Knows DFS paths and local files, nothing of Fabric jobs.
+//! written when we uploaded it. [`upload`] and [`download`] are the two orchestrators; this
+//! module holds what they share. Knows DFS paths and local files, nothing of Fabric jobs.
+//!
+//! Safety rails, in both directions: a remote root that does not exist is an error, never an
+//! empty side; nothing is deleted when either side was not seen completely; excluded paths
+//! and `test.env` are never deleted (unless `--delete-excluded` for excluded paths);
+//! reserved names (the manifest, the lock) are never content.
 
+mod download;
 pub mod exclude;
 pub mod execute;
 pub mod hashcache;
+pub mod journal;
+pub mod lock;
 pub mod manifest;
 pub mod plan;
 pub mod record;
 pub mod remote;
 pub mod scan;
+mod upload;
 
 use std::path::{Path, PathBuf};
 
-use futures::StreamExt;
-use std::sync::Mutex;
 use std::time::Instant;
 
 use exclude::{ExcludeError, Excludes};
-use execute::Limiter;
 use hashcache::HashCache;
-use manifest::{Etag, Manifest, ManifestEntry};
-use plan::{Entry, Held, Plan, Rails, RemoteFile, Sides};
-use remote::RemoteTree;
-use scan::{LocalFile, Scan, ScanOptions};
+use plan::{Entry, Held, Plan, Rails};
+use scan::{Scan, ScanOptions};
 
 use crate::dfs::{DfsClient, DfsError};
+use crate::diagnostic::{Diagnostic, Kind};
 use crate::env::{self, Env};
 use crate::location::{Location, RemoteLocation};
 
@@ -44,8 +50,11 @@ pub struct SyncOptions {
     /// Where the hash cache and the manifest copy live; `None` keeps nothing between runs.
     pub cache_dir: Option<PathBuf>,
     /// During long uploads, the manifest is rewritten this often, so a run killed part-way
-    /// keeps the files it finished (a re-run does not upload them again).
+    /// keeps the files it finished even for a re-run on another machine (on this machine the
+    /// journal keeps every finished file).
     pub checkpoint_interval: std::time::Duration,
+    /// How long to wait for another sync's lock on the remote root (zero: fail at once).
+    pub lock_wait: std::time::Duration,
 }
 
 impl Default for SyncOptions {
@@ -58,6 +67,7 @@ impl Default for SyncOptions {
             concurrency: DEFAULT_CONCURRENCY,
             cache_dir: None,
             checkpoint_interval: std::time::Duration::from_secs(30),
+            lock_wait: DEFAULT_LOCK_WAIT,
         }
     }
 }
@@ -65,6 +75,10 @@ impl Default for SyncOptions {
 /// Requests in flight by default: enough to fill a link with small files, few enough not to
 /// provoke throttling on its own (azcopy uses 32 on small machines, databricks sync 20).
 pub const DEFAULT_CONCURRENCY: usize = 32;
+
+/// How long a sync waits for another sync's lock on the same remote root by default: longer
+/// than the lock's lease, so the lock of a sync killed on another machine has expired by then.
+pub const DEFAULT_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// The user's cache directory for fabric-remote: `FABRIC_REMOTE_CACHE_DIR`, else
 /// `$XDG_CACHE_HOME/fabric-remote`, else `~/.cache/fabric-remote`.
@@ -94,6 +108,8 @@ pub trait Reporter: Send + Sync {
     fn deleted(&self, _path: &str) {}
     fn failed(&self, _path: &str, _error: &str) {}
     fn warning(&self, _message: &str) {}
+    /// Something the user should know that is not a problem (waiting for a lock).
+    fn notice(&self, _message: &str) {}
 }
 
 /// A reporter that reports nothing.
@@ -144,30 +160,120 @@ pub enum SyncError {
     Usage(String),
     #[error(transparent)]
     Exclude(#[from] ExcludeError),
-    #[error("cannot read {}: {source}", path.display())]
+    /// The local root cannot be used (missing, unreadable, not a directory).
+    #[error("{what} `{}` {problem}", path.display())]
     Local {
+        /// `SRC` or `DST`.
+        what: &'static str,
         path: PathBuf,
+        /// `does not exist`, `cannot be read`, …
+        problem: &'static str,
         #[source]
         source: std::io::Error,
     },
-    #[error("could not list the remote tree, so nothing was changed: {0}")]
+    /// The remote root (or its workspace or item) does not exist, or cannot be reached.
+    #[error(transparent)]
+    Remote(Box<DfsError>),
+    /// The local directory is where the remote keeps its own files (the emulator's data
+    /// directory, a lakehouse mounted in a Spark job): syncing it with itself would truncate
+    /// or delete the very files it reads.
+    #[error(
+        "`{}` is the storage of {remote} itself, so syncing them would destroy files; nothing was changed",
+        local.display()
+    )]
+    SameStorage { local: PathBuf, remote: String },
+    /// Another sync holds the remote root's lock (and did not let go within `--lock-wait`).
+    #[error(
+        "another sync to {root} is running{}; nothing was changed",
+        holder.as_ref().map(|h| format!(" ({h})")).unwrap_or_default()
+    )]
+    Busy {
+        root: String,
+        /// `since <time> on host <h>, pid <p>`, when its record could be read.
+        holder: Option<String>,
+    },
+    /// The lock was lost mid-run (its lease was broken or expired and taken by another).
+    #[error(
+        "lost the lock on {root} while syncing (another sync took it over), so this one stopped before writing the manifest"
+    )]
+    LockLost { root: String },
+    #[error("could not take the lock on the remote root, so nothing was changed")]
+    Lock(#[source] Box<DfsError>),
+    #[error("could not list the remote tree, so nothing was changed")]
     Listing(#[source] Box<DfsError>),
-    #[error("could not read the remote manifest, so nothing was changed: {0}")]
+    #[error("could not read the remote manifest, so nothing was changed")]
     Manifest(#[source] Box<DfsError>),
 }
 
 impl SyncError {
     /// Usage and configuration errors (exit 2) as opposed to a failed run (exit 1).
     pub fn is_usage(&self) -> bool {
-        matches!(
-            self,
-            SyncError::Usage(_) | SyncError::Exclude(_) | SyncError::Local { .. }
-        )
+        self.kind() == Kind::Usage
     }
 
-    pub fn hint(&self) -> Option<String> {
+    fn local(what: &'static str, path: &Path, source: std::io::Error) -> Self {
+        let problem = match source.kind() {
+            std::io::ErrorKind::NotFound => "does not exist",
+            std::io::ErrorKind::PermissionDenied => "cannot be read (permission denied)",
+            std::io::ErrorKind::NotADirectory => "is not a directory",
+            _ => "cannot be read",
+        };
+        SyncError::Local {
+            what,
+            path: path.to_path_buf(),
+            problem,
+            source,
+        }
+    }
+}
+
+impl Diagnostic for SyncError {
+    fn kind(&self) -> Kind {
         match self {
-            SyncError::Listing(e) | SyncError::Manifest(e) => e.hint(),
+            SyncError::Usage(_)
+            | SyncError::Exclude(_)
+            | SyncError::Local { .. }
+            | SyncError::SameStorage { .. } => Kind::Usage,
+            SyncError::Busy { .. } | SyncError::LockLost { .. } => Kind::Failed,
+            SyncError::Remote(e)
+            | SyncError::Listing(e)
+            | SyncError::Manifest(e)
+            | SyncError::Lock(e) => e.kind(),
+        }
+    }
+
+    fn hint(&self) -> Option<String> {
+        match self {
+            SyncError::Local { what, source, .. } => Some(match source.kind() {
+                std::io::ErrorKind::NotFound if *what == "SRC" => {
+                    "check the path; SRC is the local directory to upload (or the remote URL to download from)".into()
+                }
+                std::io::ErrorKind::PermissionDenied => {
+                    "check the directory's permissions, or run as a user who can read it".into()
+                }
+                _ => format!("{what} must be a readable local directory"),
+            }),
+            SyncError::Busy { .. } => Some(format!(
+                "wait for it to finish, or pass --lock-wait SECS to wait longer; the lock of a sync that was killed frees itself within {}s",
+                lock::LEASE_SECONDS
+            )),
+            SyncError::LockLost { .. } => Some(
+                "run sync again: files already uploaded are not sent again".into(),
+            ),
+            SyncError::SameStorage { .. } => Some(
+                "sync between a working copy and the remote URL, not the remote's own folder (inside a Spark job, copy from /lakehouse/default/Files instead)".into(),
+            ),
+            _ => None,
+        }
+    }
+
+    fn diagnostic_source(&self) -> Option<&dyn Diagnostic> {
+        match self {
+            SyncError::Exclude(e) => Some(e),
+            SyncError::Remote(e)
+            | SyncError::Listing(e)
+            | SyncError::Manifest(e)
+            | SyncError::Lock(e) => Some(&**e),
             _ => None,
         }
     }
@@ -183,10 +289,10 @@ pub async fn sync(
 ) -> Result<Summary, SyncError> {
     match (src, dst) {
         (Location::Local(src), Location::Remote(dst)) => {
-            upload(src, dst, dfs, options, reporter).await
+            upload::upload(src, dst, dfs, options, reporter).await
         }
         (Location::Remote(src), Location::Local(dst)) => {
-            download(src, dst, dfs, options, reporter).await
+            download::download(src, dst, dfs, options, reporter).await
         }
         (Location::Local(_), Location::Local(_)) => Err(SyncError::Usage(
             "both SRC and DST are local paths; one of them must be a remote URL (https://…, abfss://…)".into(),
@@ -213,14 +319,16 @@ fn cache_file(options: &SyncOptions, kind: &str, key: &str) -> Option<PathBuf> {
         .map(|dir| hashcache::cache_file(dir, kind, key))
 }
 
-/// Walks and hashes `root` on a blocking thread.
+/// Walks and hashes `root` on a blocking thread. `what` names the side (`SRC`, `DST`) in
+/// errors.
 async fn scan_local(
+    what: &'static str,
     root: &Path,
+    excludes: &Excludes,
     options: &SyncOptions,
     cache: HashCache,
 ) -> Result<(Scan, HashCache), SyncError> {
-    let (root, excludes, scan_options) =
-        (root.to_path_buf(), options.excludes.clone(), options.scan);
+    let (root, excludes, scan_options) = (root.to_path_buf(), excludes.clone(), options.scan);
     let path = root.clone();
     tokio::task::spawn_blocking(move || {
         let mut cache = cache;
@@ -228,7 +336,7 @@ async fn scan_local(
     })
     .await
     .map_err(|e| SyncError::Usage(format!("the local scan stopped: {e}")))?
-    .map_err(|source| SyncError::Local { path, source })
+    .map_err(|source| SyncError::local(what, &path, source))
 }
 
 fn report_scan(scan: &Scan, summary: &mut Summary, reporter: &dyn Reporter) {
@@ -236,7 +344,7 @@ fn report_scan(scan: &Scan, summary: &mut Summary, reporter: &dyn Reporter) {
     for w in &scan.warnings {
         reporter.warning(w);
     }
-    for (path, why) in &scan.unreadable {
+    for (path, why) in scan.unreadable.iter().chain(&scan.unwalkable) {
         fail(summary, reporter, path, why);
     }
 }
@@ -328,466 +436,4 @@ fn settle<'a, S: Entry>(
     summary.bytes = transfer_bytes;
     summary.elapsed_ms = started.elapsed().as_millis() as u64;
     Settled::DryRun(summary)
-}
-
-async fn upload(
-    src: &Path,
-    root: &RemoteLocation,
-    dfs: &DfsClient,
-    options: &SyncOptions,
-    reporter: &dyn Reporter,
-) -> Result<Summary, SyncError> {
-    let started = Instant::now();
-    check_root(root)?;
-    match std::fs::metadata(src) {
-        Ok(m) if m.is_dir() => {}
-        Ok(_) => {
-            return Err(SyncError::Usage(format!(
-                "{} is not a directory; SRC must be a directory",
-                src.display()
-            )));
-        }
-        Err(source) => {
-            return Err(SyncError::Local {
-                path: src.to_path_buf(),
-                source,
-            });
-        }
-    }
-    let mut summary = Summary {
-        dry_run: options.dry_run,
-        ..Summary::default()
-    };
-    let key = std::fs::canonicalize(src).unwrap_or_else(|_| src.to_path_buf());
-    let hash_file = cache_file(options, "hashes", &key.to_string_lossy());
-    let manifest_file = cache_file(options, "manifest", &root.url());
-    let cache = hash_file.map(HashCache::load).unwrap_or_default();
-
-    let listing = async {
-        let tree = remote::list_tree(dfs, root)
-            .await
-            .map_err(|e| SyncError::Listing(Box::new(e)))?;
-        let manifest =
-            remote::read_manifest(dfs, root, tree.manifest.as_ref(), manifest_file.as_deref())
-                .await
-                .map_err(|e| SyncError::Manifest(Box::new(e)))?;
-        Ok::<_, SyncError>((tree, manifest))
-    };
-    let (scanned, listed) = tokio::join!(scan_local(src, options, cache), listing);
-    let (local, mut cache) = scanned?;
-    let (tree, manifest) = listed?;
-    report_scan(&local, &mut summary, reporter);
-    for name in &tree.hostile {
-        reporter.warning(&format!(
-            "left alone remote name `{name}`: it cannot be addressed safely"
-        ));
-    }
-
-    let unreadable: Vec<Box<str>> = local.unreadable.iter().map(|(p, _)| p.clone()).collect();
-    let sides = Sides {
-        source: &local.files,
-        source_unreadable: &unreadable,
-        source_complete: local.complete,
-        dest: &tree.files,
-        dest_dirs: &tree.dirs,
-    };
-    let known = manifest.cursor();
-    let plan = plan::plan(
-        &sides,
-        options.rails,
-        |p, is_dir| options.excludes.covers(p, is_dir),
-        |l: &LocalFile, r: &RemoteFile| {
-            known.get(&r.path).is_some_and(|m| {
-                m.size == r.size
-                    && m.etag == r.etag
-                    && m.sha256 == l.sha256
-                    && l.stat.size == r.size
-            })
-        },
-    );
-    let (summary, transfer_paths) = match settle(
-        &plan,
-        &local.files,
-        Direction::Upload,
-        summary,
-        started,
-        options,
-        reporter,
-    ) {
-        Settled::DryRun(summary) => return Ok(summary),
-        Settled::Go {
-            summary,
-            transfer_paths,
-        } => (summary, transfer_paths),
-    };
-
-    let limiter = Limiter::new(options.concurrency);
-    let summary_lock = Mutex::new(summary);
-    let (early_files, early_dirs) = conflicts(&plan, &transfer_paths);
-    delete_remote(
-        dfs,
-        root,
-        &early_files,
-        &early_dirs,
-        &limiter,
-        &summary_lock,
-        reporter,
-        &tree,
-    )
-    .await;
-
-    let mut entries: Vec<ManifestEntry> = plan
-        .unchanged
-        .iter()
-        .filter_map(|&i| manifest.get(&local.files[i].path).cloned())
-        .collect();
-    let uploads = execute::stream(plan.transfers.iter().copied(), &limiter, dfs.http(), |i| {
-        let file = &local.files[i];
-        async move {
-            let fail = |e: String| (file.path.to_string(), e);
-            let loc = root.join(&file.path).map_err(|e| fail(e.to_string()))?;
-            let path = src.join(&*file.path);
-            let up = dfs
-                .upload_file(&loc, &path)
-                .await
-                .map_err(|e| fail(e.to_string()))?;
-            let now = scan::stat(&path).map_err(|e| fail(e.to_string()))?;
-            if now != file.stat || up.size != file.stat.size {
-                return Err(fail(
-                    "changed while it was being uploaded; run sync again".to_string(),
-                ));
-            }
-            Ok(ManifestEntry {
-                path: file.path.clone(),
-                sha256: file.sha256,
-                size: up.size,
-                etag: Etag::parse(&up.etag),
-            })
-        }
-    });
-    let mut uploads = std::pin::pin!(uploads);
-    let mut last_checkpoint = Instant::now();
-    let mut unsaved = false;
-    while let Some(result) = uploads.next().await {
-        {
-            let mut summary = summary_lock.lock().unwrap_or_else(|p| p.into_inner());
-            match result {
-                Ok(entry) => {
-                    summary.uploaded += 1;
-                    summary.bytes += entry.size;
-                    reporter.transferred(&entry.path, entry.size);
-                    entries.push(entry);
-                    unsaved = true;
-                }
-                Err((path, e)) => fail(&mut summary, reporter, &path, &e),
-            }
-        }
-        if unsaved && last_checkpoint.elapsed() >= options.checkpoint_interval {
-            // Only committed uploads and still-valid entries: safe to vouch for.
-            let snapshot = Manifest::new(entries.clone());
-            if remote::write_manifest(dfs, root, &snapshot, manifest_file.as_deref())
-                .await
-                .is_ok()
-            {
-                unsaved = false;
-            }
-            last_checkpoint = Instant::now();
-        }
-    }
-
-    let late_files: Vec<&str> = plan
-        .delete_files
-        .iter()
-        .map(|p| &**p)
-        .filter(|p| !early_files.contains(p))
-        .collect();
-    let late_dirs: Vec<&str> = plan
-        .delete_dirs
-        .iter()
-        .map(|p| &**p)
-        .filter(|p| !early_dirs.contains(p))
-        .collect();
-    delete_remote(
-        dfs,
-        root,
-        &late_files,
-        &late_dirs,
-        &limiter,
-        &summary_lock,
-        reporter,
-        &tree,
-    )
-    .await;
-    let mut summary = summary_lock.into_inner().unwrap_or_else(|p| p.into_inner());
-
-    let new_manifest = Manifest::new(entries);
-    let manifest_stale =
-        new_manifest != manifest || (tree.manifest.is_none() && !new_manifest.is_empty());
-    if manifest_stale
-        && let Err(e) =
-            remote::write_manifest(dfs, root, &new_manifest, manifest_file.as_deref()).await
-    {
-        // The files are in place; only the next run's change detection is weaker.
-        fail(
-            &mut summary,
-            reporter,
-            manifest::MANIFEST_NAME,
-            &e.to_string(),
-        );
-    }
-    cache.retain(|p| local.files.binary_search_by(|f| (*f.path).cmp(p)).is_ok());
-    if let Err(e) = cache.save() {
-        reporter.warning(&format!("could not save the hash cache: {e}"));
-    }
-    summary.elapsed_ms = started.elapsed().as_millis() as u64;
-    Ok(summary)
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn delete_remote(
-    dfs: &DfsClient,
-    root: &RemoteLocation,
-    files: &[&str],
-    dirs: &[&str],
-    limiter: &Limiter,
-    summary: &Mutex<Summary>,
-    reporter: &dyn Reporter,
-    tree: &RemoteTree,
-) {
-    let work = dirs
-        .iter()
-        .map(|d| (*d, true))
-        .chain(files.iter().map(|f| (*f, false)));
-    let results: Vec<_> =
-        execute::stream(work, limiter, dfs.http(), |(path, recursive)| async move {
-            let loc = root.join(path).map_err(|e| (path, e.to_string()))?;
-            dfs.delete(&loc, recursive)
-                .await
-                .map(|_| (path, recursive))
-                .map_err(|e| (path, e.to_string()))
-        })
-        .collect()
-        .await;
-    let mut summary = summary.lock().unwrap_or_else(|p| p.into_inner());
-    for r in results {
-        match r {
-            Ok((path, recursive)) => {
-                summary.deleted += if recursive {
-                    files_under(&tree.files, path)
-                } else {
-                    1
-                };
-                reporter.deleted(path);
-            }
-            Err((path, e)) => {
-                summary.failed += 1;
-                summary.failures.push((path.to_string(), e.clone()));
-                reporter.failed(path, &e);
-            }
-        }
-    }
-}
-
-fn files_under(sorted: &[RemoteFile], dir: &str) -> u64 {
-    let prefix = format!("{dir}/");
-    let start = sorted.partition_point(|f| *f.path < *prefix);
-    sorted[start..]
-        .iter()
-        .take_while(|f| f.path.starts_with(&prefix))
-        .count() as u64
-}
-
-async fn download(
-    root: &RemoteLocation,
-    dst: &Path,
-    dfs: &DfsClient,
-    options: &SyncOptions,
-    reporter: &dyn Reporter,
-) -> Result<Summary, SyncError> {
-    let started = Instant::now();
-    if let Ok(m) = std::fs::metadata(dst)
-        && !m.is_dir()
-    {
-        return Err(SyncError::Usage(format!(
-            "{} is not a directory; DST must be a directory",
-            dst.display()
-        )));
-    }
-    let mut summary = Summary {
-        dry_run: options.dry_run,
-        ..Summary::default()
-    };
-    let mut tree = remote::list_tree(dfs, root)
-        .await
-        .map_err(|e| SyncError::Listing(Box::new(e)))?;
-    for name in &tree.hostile {
-        fail(
-            &mut summary,
-            reporter,
-            name,
-            "refused: the remote name would land outside DST",
-        );
-    }
-    // Excluded remote paths are not downloaded.
-    tree.files
-        .retain(|f| !options.excludes.covers(&f.path, false));
-    tree.dirs.retain(|d| !options.excludes.covers(d, true));
-
-    let manifest = match remote::read_manifest(
-        dfs,
-        root,
-        tree.manifest.as_ref(),
-        cache_file(options, "manifest", &root.url()).as_deref(),
-    )
-    .await
-    {
-        Ok(m) => m,
-        Err(e) => {
-            reporter.warning(&format!("ignoring the remote manifest: {e}"));
-            Manifest::default()
-        }
-    };
-    let key = std::fs::canonicalize(dst).unwrap_or_else(|_| dst.to_path_buf());
-    let state_file = cache_file(
-        options,
-        "downloaded",
-        &format!("{}\n{}", root.url(), key.display()),
-    );
-    let state = state_file
-        .as_deref()
-        .and_then(|f| std::fs::read(f).ok())
-        .and_then(|b| Manifest::parse(&b))
-        .unwrap_or_default();
-    let known = |r: &RemoteFile| -> Option<[u8; 32]> {
-        [manifest.get(&r.path), state.get(&r.path)]
-            .into_iter()
-            .flatten()
-            .find(|m| m.size == r.size && m.etag == r.etag)
-            .map(|m| m.sha256)
-    };
-    let hash_file = cache_file(options, "hashes", &key.to_string_lossy());
-    let cache = hash_file.map(HashCache::load).unwrap_or_default();
-    let (local, mut cache) = scan_local(dst, options, cache).await?;
-    report_scan(&local, &mut summary, reporter);
-
-    let unreadable: Vec<Box<str>> = local.unreadable.iter().map(|(p, _)| p.clone()).collect();
-    let sides = Sides {
-        source: &tree.files,
-        source_unreadable: &[],
-        source_complete: true,
-        dest: &local.files,
-        dest_dirs: &local.dirs,
-    };
-    let plan = plan::plan(
-        &sides,
-        options.rails,
-        |p, is_dir| {
-            options.excludes.covers(p, is_dir)
-                || unreadable.binary_search_by(|u| (**u).cmp(p)).is_ok()
-        },
-        |r: &RemoteFile, l: &LocalFile| known(r) == Some(l.sha256) && l.stat.size == r.size,
-    );
-    let mut summary = match settle(
-        &plan,
-        &tree.files,
-        Direction::Download,
-        summary,
-        started,
-        options,
-        reporter,
-    ) {
-        Settled::DryRun(summary) => return Ok(summary),
-        Settled::Go { summary, .. } => summary,
-    };
-    for partial in &local.partials {
-        let _ = std::fs::remove_file(partial);
-    }
-
-    // Local deletes first: they are cheap, and a file may stand where a directory must go.
-    for dir in &plan.delete_dirs {
-        match std::fs::remove_dir_all(dst.join(&**dir)) {
-            Ok(()) => {
-                summary.deleted += local
-                    .files
-                    .iter()
-                    .filter(|f| plan::is_under(&f.path, dir))
-                    .count() as u64;
-                reporter.deleted(dir);
-            }
-            Err(e) => fail(&mut summary, reporter, dir, &e.to_string()),
-        }
-    }
-    for file in &plan.delete_files {
-        match std::fs::remove_file(dst.join(&**file)) {
-            Ok(()) => {
-                summary.deleted += 1;
-                reporter.deleted(file);
-            }
-            Err(e) => fail(&mut summary, reporter, file, &e.to_string()),
-        }
-    }
-
-    let limiter = Limiter::new(options.concurrency);
-    let downloads = execute::stream(plan.transfers.iter().copied(), &limiter, dfs.http(), |i| {
-        let file = &tree.files[i];
-        async move {
-            let fail = |e: String| (file.path.to_string(), e);
-            let loc = root.join(&file.path).map_err(|e| fail(e.to_string()))?;
-            let target = dst.join(&*file.path);
-            let (size, sha256) = execute::download_to(dfs, &loc, &target)
-                .await
-                .map_err(fail)?;
-            let stat = scan::stat(&target).map_err(|e| fail(e.to_string()))?;
-            Ok((
-                ManifestEntry {
-                    path: file.path.clone(),
-                    sha256,
-                    size,
-                    etag: file.etag.clone(),
-                },
-                stat,
-            ))
-        }
-    });
-
-    let mut entries: Vec<ManifestEntry> = plan
-        .unchanged
-        .iter()
-        .filter_map(|&i| {
-            let r = &tree.files[i];
-            known(r).map(|sha256| ManifestEntry {
-                path: r.path.clone(),
-                sha256,
-                size: r.size,
-                etag: r.etag.clone(),
-            })
-        })
-        .collect();
-    let mut downloads = std::pin::pin!(downloads);
-    let now = scan::now_ns();
-    while let Some(result) = downloads.next().await {
-        match result {
-            Ok((entry, stat)) => {
-                summary.downloaded += 1;
-                summary.bytes += entry.size;
-                reporter.transferred(&entry.path, entry.size);
-                cache.insert(&entry.path, stat, entry.sha256, now);
-                entries.push(entry);
-            }
-            Err((path, e)) => fail(&mut summary, reporter, &path, &e),
-        }
-    }
-    if let Some(file) = &state_file {
-        let bytes = Manifest::new(entries).to_bytes();
-        let write = std::fs::create_dir_all(file.parent().unwrap_or(Path::new(".")))
-            .and_then(|_| std::fs::write(file, bytes));
-        if let Err(e) = write {
-            reporter.warning(&format!("could not save the download state: {e}"));
-        }
-    }
-    if let Err(e) = cache.save() {
-        reporter.warning(&format!("could not save the hash cache: {e}"));
-    }
-    summary.elapsed_ms = started.elapsed().as_millis() as u64;
-    Ok(summary)
 }

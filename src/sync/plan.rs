@@ -16,6 +16,8 @@ pub struct RemoteFile {
     pub path: Box<str>,
     pub size: u64,
     pub etag: Etag,
+    /// The content MD5 the listing shows (Blob listings do; DFS listings do not).
+    pub md5: Option<[u8; 16]>,
 }
 
 /// A path of either side and what the plan needs to compare it.

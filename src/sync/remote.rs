@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use futures::TryStreamExt;
 
-use super::manifest::{Etag, MANIFEST_NAME, Manifest};
+use super::manifest::{Etag, LOCK_NAME, MANIFEST_NAME, Manifest};
 use super::plan::RemoteFile;
 use crate::dfs::{DfsClient, DfsError};
 use crate::location::RemoteLocation;
@@ -19,12 +19,17 @@ pub struct RemoteTree {
     pub dirs: Vec<Box<str>>,
     /// The manifest file's identity, when it exists.
     pub manifest: Option<(u64, Etag)>,
+    /// The lock file's identity, when it exists.
+    pub lock: Option<(u64, Etag)>,
     /// Names that cannot be mapped to a safe relative path (`..`, `.`, empty segments).
     pub hostile: Vec<String>,
+    /// Names left alone because they cannot round-trip (a backslash): never transferred,
+    /// never deleted.
+    pub skipped: Vec<String>,
 }
 
 /// Lists everything below `root`. Any failing page fails the whole listing: a partial view
-/// must never drive deletes.
+/// must never drive deletes. A root that does not exist is a [`DfsError::NotFound`].
 pub async fn list_tree(dfs: &DfsClient, root: &RemoteLocation) -> Result<RemoteTree, DfsError> {
     let mut tree = RemoteTree::default();
     let mut pages = std::pin::pin!(dfs.list(root, true));
@@ -34,11 +39,20 @@ pub async fn list_tree(dfs: &DfsClient, root: &RemoteLocation) -> Result<RemoteT
                 continue;
             };
             if !is_safe_relative(rel) {
-                tree.hostile.push(rel.to_string());
+                if rel.contains('\\') && is_safe_relative(&rel.replace('\\', "_")) {
+                    tree.skipped.push(rel.to_string());
+                } else {
+                    tree.hostile.push(rel.to_string());
+                }
                 continue;
             }
-            if rel == MANIFEST_NAME && !entry.is_directory {
-                tree.manifest = Some((entry.size, Etag::parse(&entry.etag)));
+            if !entry.is_directory && (rel == MANIFEST_NAME || rel == LOCK_NAME) {
+                let id = Some((entry.size, Etag::parse(&entry.etag)));
+                if rel == MANIFEST_NAME {
+                    tree.manifest = id;
+                } else {
+                    tree.lock = id;
+                }
                 continue;
             }
             if entry.is_directory {
@@ -48,6 +62,7 @@ pub async fn list_tree(dfs: &DfsClient, root: &RemoteLocation) -> Result<RemoteT
                     path: rel.into(),
                     size: entry.size,
                     etag: Etag::parse(&entry.etag),
+                    md5: None,
                 });
             }
         }
@@ -57,6 +72,20 @@ pub async fn list_tree(dfs: &DfsClient, root: &RemoteLocation) -> Result<RemoteT
     tree.dirs.sort_unstable();
     tree.dirs.dedup();
     Ok(tree)
+}
+
+/// Whether an upload may create `root`, which a listing found missing: on OneLake (and
+/// OneLake-shaped endpoints) its item and `Files`/`Tables` folder must exist, since the
+/// service will not create them. One HEAD; more only to explain what is missing.
+pub async fn creatable(dfs: &DfsClient, root: &RemoteLocation) -> Result<(), DfsError> {
+    // On ADLS a missing path (as opposed to a missing container) is simply new.
+    if root.service() == crate::location::Service::AdlsGen2 {
+        return Ok(());
+    }
+    if dfs.prefix_exists(root, 2).await? {
+        return Ok(());
+    }
+    Err(dfs.explain_missing(root).await)
 }
 
 /// A relative path we can map onto a local file or a remote URL without escaping the root.
@@ -97,23 +126,32 @@ pub async fn read_manifest(
     Ok(manifest)
 }
 
-/// Uploads `manifest` to `root` and refreshes the local cache with the new ETag.
+/// Uploads `manifest` to `root` and refreshes the local cache with the new ETag, which it
+/// returns. `previous` is the manifest's ETag as last seen (`None`: there was none): the
+/// write fails rather than replace a manifest someone else wrote meanwhile.
 pub async fn write_manifest(
     dfs: &DfsClient,
     root: &RemoteLocation,
     manifest: &Manifest,
+    previous: Option<&Etag>,
     cache: Option<&Path>,
-) -> Result<(), DfsError> {
+) -> Result<Etag, DfsError> {
     let loc = root.join(MANIFEST_NAME).map_err(|e| DfsError::BadListing {
         location: root.to_string(),
         message: e.to_string(),
     })?;
     let bytes = bytes::Bytes::from(manifest.to_bytes());
-    let up = dfs.upload_bytes(&loc, &bytes).await?;
+    let conditions = crate::dfs::Conditions {
+        if_match: previous.map(ToString::to_string),
+        if_none_match_any: previous.is_none(),
+        lease_id: None,
+    };
+    let up = dfs.upload_bytes_with(&loc, &bytes, &conditions).await?;
+    let etag = Etag::parse(&up.etag);
     if let Some(cache) = cache {
-        store_cached(cache, &Etag::parse(&up.etag), &bytes);
+        store_cached(cache, &etag, &bytes);
     }
-    Ok(())
+    Ok(etag)
 }
 
 /// Cache file: first line the ETag, then the manifest bytes.

@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 
 use super::exclude::Excludes;
 use super::hashcache::{HashCache, Stat};
+use super::manifest::RESERVED_NAMES;
 
 /// A local file, its identity and its content hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +43,9 @@ pub struct Scan {
     /// Files that exist but could not be read or hashed, with the reason. Their remote copies
     /// are neither replaced nor deleted.
     pub unreadable: Vec<(Box<str>, String)>,
+    /// Parts of the tree the walk could not enter (a broken link with `--follow-links`, a
+    /// directory without permission), with the reason. Each one holds back every delete.
+    pub unwalkable: Vec<(Box<str>, String)>,
     /// Leftover `.partial` files of an interrupted download (never content).
     pub partials: Vec<PathBuf>,
     /// Things the user should know (skipped symlinks, non-UTF-8 names).
@@ -52,7 +56,11 @@ pub struct Scan {
     pub hashed_bytes: u64,
 }
 
-/// Walks `root` (which must be a directory; a missing root is an empty tree).
+/// Walks `root` (which must be a readable directory; a missing root is an empty tree).
+///
+/// Left out, with a warning: symlinks (unless followed), names that are not UTF-8, names
+/// with a backslash (a path separator on Windows and for some Azure tools, so they cannot
+/// round-trip), and the names fabric-remote reserves at the root ([`RESERVED_NAMES`]).
 pub fn scan(
     root: &Path,
     excludes: &Excludes,
@@ -74,6 +82,8 @@ pub fn scan(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
         Err(e) => return Err(e),
     }
+    // A root that cannot be listed is an error, not an empty tree.
+    std::fs::read_dir(root)?;
 
     let filter_root = root.to_path_buf();
     let filter_excludes = excludes.clone();
@@ -102,8 +112,16 @@ pub fn scan(
             Ok(entry) => entry,
             Err(err) => {
                 out.complete = false;
-                out.warnings
-                    .push(format!("cannot read part of the tree: {err}"));
+                let path = walk_error_path(&err)
+                    .and_then(|p| relative(root, &p))
+                    .unwrap_or_default();
+                out.unwalkable.push((
+                    path.into_boxed_str(),
+                    format!(
+                        "{}; deletes at the destination are held back until it can be read",
+                        walk_error_text(&err)
+                    ),
+                ));
                 continue;
             }
         };
@@ -121,6 +139,18 @@ pub fn scan(
         let Some(kind) = entry.file_type() else {
             continue;
         };
+        if rel.contains('\\') {
+            out.warnings.push(format!(
+                "skipped `{rel}`: names with a backslash cannot be synced safely (Windows and some Azure tools read it as a folder separator)"
+            ));
+            continue;
+        }
+        if RESERVED_NAMES.contains(&rel.as_str()) {
+            out.warnings.push(format!(
+                "skipped `{rel}`: the name is reserved for fabric-remote's own bookkeeping at the sync root"
+            ));
+            continue;
+        }
         if kind.is_symlink() {
             out.warnings.push(format!(
                 "skipped symlink {rel} (use --follow-links to follow it)"
@@ -245,6 +275,35 @@ pub fn now_ns() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as i64)
         .unwrap_or(0)
+}
+
+/// The path a walk error is about, when it names one.
+fn walk_error_path(err: &ignore::Error) -> Option<PathBuf> {
+    match err {
+        ignore::Error::WithPath { path, .. } => Some(path.clone()),
+        ignore::Error::WithDepth { err, .. } | ignore::Error::WithLineNumber { err, .. } => {
+            walk_error_path(err)
+        }
+        ignore::Error::Loop { child, .. } => Some(child.clone()),
+        _ => None,
+    }
+}
+
+/// What went wrong in a walk error, without the path (which the failure line shows).
+fn walk_error_text(err: &ignore::Error) -> String {
+    match err {
+        ignore::Error::WithPath { err, .. }
+        | ignore::Error::WithDepth { err, .. }
+        | ignore::Error::WithLineNumber { err, .. } => walk_error_text(err),
+        ignore::Error::Io(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            "cannot be read (a broken link?)".into()
+        }
+        ignore::Error::Io(e) => format!("cannot be read: {e}"),
+        ignore::Error::Loop { ancestor, .. } => {
+            format!("is a link loop back to {}", ancestor.display())
+        }
+        other => other.to_string(),
+    }
 }
 
 /// `path` relative to `root` with `/` separators; `None` if not UTF-8.

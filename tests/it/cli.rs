@@ -315,3 +315,310 @@ fn demo_without_pytest_says_how_to_get_it() {
     let stderr = assert_usage_error(&out);
     assert!(stderr.contains("./scripts/demo"), "{stderr}");
 }
+
+/// A local port nothing listens on (bound, then closed).
+fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// Issue 8 item 5: missing credentials made `sync` exit 1 but `ls` and `job` exit 2. The
+/// exit status is decided in one place by the error's kind: 2 for every command here.
+#[test]
+fn issue_8_missing_credentials_exit_2_in_every_command() {
+    let emu = Emulator::start(Config::default()).unwrap();
+    let src = tempfile::tempdir().unwrap();
+    std::fs::write(src.path().join("a.txt"), b"a").unwrap();
+    let url = lake_url(&emu, "creds");
+    let src_arg = src.path().to_string_lossy().into_owned();
+    let api = [("FABRIC_REMOTE_API_ENDPOINT", emu.url())];
+    let api: Vec<(&str, &str)> = api.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    for args in [
+        vec!["sync", src_arg.as_str(), url.as_str()],
+        vec!["sync", url.as_str(), src_arg.as_str()],
+        vec!["ls", url.as_str()],
+        vec!["job", "list", "--workspace", "My Workspace"],
+    ] {
+        let out = run(&args, &api);
+        let stderr = assert_usage_error(&out);
+        assert!(stderr.contains("Azure CLI"), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("hint: run `az login`"),
+            "{args:?}: {stderr}"
+        );
+    }
+    assert!(
+        emu.requests().is_empty(),
+        "nothing was sent without a token"
+    );
+    assert_eq!(std::fs::read(src.path().join("a.txt")).unwrap(), b"a");
+}
+
+/// Issue 8 item 9: "connection refused" was retried silently for 112 s. It now fails at
+/// once with one sentence naming the endpoint, in every command. (The time bound only
+/// guards against retrying; it is not a benchmark.)
+#[test]
+fn issue_8_a_refused_connection_fails_fast_naming_the_endpoint() {
+    let port = closed_port();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let url = format!("{endpoint}/ws/lake.Lakehouse/Files/x");
+    let src = tempfile::tempdir().unwrap();
+    let src_arg = src.path().to_string_lossy().into_owned();
+    for args in [
+        vec!["ls", url.as_str()],
+        vec!["sync", src_arg.as_str(), url.as_str()],
+        vec!["job", "list", "--workspace", "ws"],
+    ] {
+        let started = std::time::Instant::now();
+        let out = run(
+            &args,
+            &[
+                ("FABRIC_REMOTE_TOKEN", "t"),
+                ("FABRIC_REMOTE_API_ENDPOINT", &endpoint),
+            ],
+        );
+        let took = started.elapsed();
+        let stderr = assert_usage_error(&out);
+        assert!(
+            stderr.contains(&format!(
+                "could not connect to {endpoint}: the connection was refused"
+            )),
+            "{args:?}: {stderr}"
+        );
+        assert!(
+            stderr.contains(&format!("hint: nothing answers at {endpoint}")),
+            "{stderr}"
+        );
+        assert!(
+            took < std::time::Duration::from_secs(10),
+            "{args:?} took {took:?}"
+        );
+    }
+}
+
+/// A hand-written HTTP stub that answers every request with 400 and an error body that
+/// echoes the request's `Authorization` header back — a fault no emulator produces, which
+/// is the only reason this stub exists. Returns its base URL.
+fn echoing_server() -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut buf = vec![0u8; 16 * 1024];
+            let n = stream.read(&mut buf).unwrap_or(0);
+            let req = String::from_utf8_lossy(&buf[..n]).into_owned();
+            let auth = req
+                .lines()
+                .find_map(|l| {
+                    l.strip_prefix("authorization: ")
+                        .or_else(|| l.strip_prefix("Authorization: "))
+                })
+                .unwrap_or("")
+                .trim()
+                .to_string();
+            let body = format!(
+                r#"{{"error":{{"code":"InvalidHeaderValue","message":"The header Authorization: {auth} (token {}) is not valid"}}}}"#,
+                auth.trim_start_matches("Bearer ")
+            );
+            let resp = format!(
+                "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\nx-ms-error-code: InvalidHeaderValue\r\nx-ms-request-id: echo-1\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = stream.write_all(resp.as_bytes());
+        }
+    });
+    format!("http://127.0.0.1:{port}")
+}
+
+/// Issue 8 item 10: server error text was printed verbatim, so a server echoing the
+/// `Authorization` header put our token into our error message. Our token is redacted from
+/// every message and every log line (`-vv`, `--log-file`), whatever the server sends.
+#[test]
+fn issue_8_a_server_echoing_our_token_never_gets_it_printed() {
+    let base = echoing_server();
+    let token = "tok-do-not-print-4f1c9e";
+    let log = tempfile::tempdir().unwrap();
+    let log_file = log.path().join("fr.log");
+    let out = run(
+        &[
+            "-vv",
+            "--log-file",
+            &log_file.to_string_lossy(),
+            "ls",
+            &format!("{base}/ws/lake.Lakehouse/Files/x"),
+        ],
+        &[("FABRIC_REMOTE_TOKEN", token)],
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("400 InvalidHeaderValue"), "{stderr}");
+    assert!(
+        stderr.contains("Bearer ***"),
+        "the echo is shown, redacted: {stderr}"
+    );
+    let logged = std::fs::read_to_string(&log_file).unwrap();
+    assert!(logged.contains("-> 400"), "{logged}");
+    for (what, text) in [
+        ("stderr", &stderr),
+        ("stdout", &text(&out.stdout)),
+        ("log", &logged),
+    ] {
+        assert!(!text.contains(token), "{what} shows the token: {text}");
+        assert!(
+            !text.contains("do-not-print"),
+            "{what} shows part of it: {text}"
+        );
+    }
+}
+
+/// Issue 8 item 11: messages that misled or said nothing about what to do.
+#[test]
+fn issue_8_messages_say_what_is_wrong_and_what_to_do() {
+    for (args, needle) in [
+        (
+            vec!["ls", "http://[::1/x"],
+            "`http://[::1/x` has no usable host; a remote URL looks like https://",
+        ),
+        (vec!["ls", "https://"], "`https://` has no usable host"),
+        (
+            vec!["ls", "/tmp"],
+            "`/tmp` is not a URL; `ls` lists remote folders, so give https://",
+        ),
+        (
+            vec![
+                "sync",
+                "/nonexistent",
+                "http://127.0.0.1:1/ws/l.Lakehouse/Files/x",
+            ],
+            "SRC `/nonexistent` does not exist",
+        ),
+    ] {
+        let out = run(&args, &[("FABRIC_REMOTE_TOKEN", "t")]);
+        let stderr = assert_usage_error(&out);
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+        assert!(!stderr.contains("workspace or item root"), "{stderr}");
+    }
+    let out = run(
+        &[
+            "sync",
+            "/nonexistent",
+            "http://127.0.0.1:1/ws/l.Lakehouse/Files/x",
+        ],
+        &[("FABRIC_REMOTE_TOKEN", "t")],
+    );
+    assert!(text(&out.stderr).contains("hint: check the path"));
+    // clap's own advice (`-- -1`) would fail again; ours says what a valid value is.
+    for value in ["-1", "0", "many"] {
+        let out = run(
+            &[
+                "sync",
+                ".",
+                "http://127.0.0.1:1/ws/l.Lakehouse/Files/x",
+                "--concurrency",
+                value,
+            ],
+            &[("FABRIC_REMOTE_TOKEN", "t")],
+        );
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains("give a whole number of at least 1"),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("'-- "), "{stderr}");
+    }
+}
+
+/// Issue 8 item 14: `-v` shows each request (method, URL, status, time, attempt, request
+/// id), `-vv` also the retries, `--log-file` keeps them, `RUST_LOG` works; never a token.
+#[test]
+fn issue_8_verbose_shows_every_request_without_the_token() {
+    let emu = Emulator::start(Config {
+        fail_rate: 0.5,
+        seed: 3,
+        retry_after_ms: 1,
+        ..Config::default()
+    })
+    .unwrap();
+    seed_after_faults(&emu, &[("v/a.txt", b"a")]);
+    let url = lake_url(&emu, "v");
+    let token = [("FABRIC_REMOTE_TOKEN", "tok-verbose-secret-77")];
+    emu.clear_requests();
+    let out = run(&["-v", "ls", &url], &token);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let sent = emu.requests().len();
+    let lines: Vec<&str> = stderr.lines().filter(|l| l.contains(" -> ")).collect();
+    assert_eq!(lines.len(), sent, "one line per request: {stderr}");
+    let last = lines.last().unwrap();
+    assert!(last.contains("INFO"), "{last}");
+    assert!(
+        last.contains(&format!(
+            "GET {}/My%20Workspace?resource=filesystem",
+            emu.url()
+        )),
+        "{last}"
+    );
+    assert!(last.contains("-> 200 in "), "{last}");
+    assert!(
+        last.contains(&format!("(attempt {sent}, request id ")),
+        "{last}"
+    );
+    assert!(!stderr.contains("retrying in"), "-v leaves retries out");
+
+    let vv = run(&["-vv", "ls", &url], &token);
+    if emu.requests().iter().any(|r| r.fault.is_some()) {
+        assert!(
+            text(&vv.stderr).contains("retrying in"),
+            "{}",
+            text(&vv.stderr)
+        );
+    }
+    let env_log = run(
+        &["ls", &url],
+        &[token[0], ("RUST_LOG", "fabric_remote=info")],
+    );
+    assert!(text(&env_log.stderr).contains(" -> 200 in "));
+    let quiet = run(&["ls", &url], &token);
+    assert!(!text(&quiet.stderr).contains(" -> "), "quiet without -v");
+    for o in [&out, &vv, &env_log, &quiet] {
+        assert!(!text(&o.stderr).contains("tok-verbose"));
+    }
+}
+
+/// Seeds files through faults (the fixture's emulator injects them from the start).
+fn seed_after_faults(emu: &Emulator, files: &[(&str, &[u8])]) {
+    emu.set_faults(0.0, 0.0, 0);
+    seed(emu, files);
+    emu.set_faults(0.5, 0.0, 0);
+}
+
+/// Issue 8 item 15: errors are rendered one way — `error:` without its source's text, one
+/// `Caused by:` per source, then `hint:` lines — with no line repeating the one before it.
+#[test]
+fn issue_8_errors_render_uv_style_without_repeats() {
+    let emu = Emulator::start(Config::default()).unwrap();
+    emu.deny(&format!("/{}", emu.workspace_name()));
+    let out = run(
+        &["ls", &lake_url(&emu, "p")],
+        &[("FABRIC_REMOTE_TOKEN", "t")],
+    );
+    let stderr = assert_usage_error(&out);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert!(lines[0].starts_with("error: could not list "), "{stderr}");
+    assert!(lines[1].starts_with("  Caused by: GET "), "{stderr}");
+    assert!(
+        lines[1].contains("403 AuthorizationPermissionMismatch"),
+        "{stderr}"
+    );
+    assert!(
+        lines[2].starts_with("hint: your identity lacks access"),
+        "{stderr}"
+    );
+    for pair in lines.windows(2) {
+        let cause = pair[1].trim_start_matches("  Caused by: ");
+        assert!(!pair[0].contains(cause), "repeated: {stderr}");
+    }
+}

@@ -8,7 +8,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use fabric_emulator::{Config, Emulator};
 use fabric_remote::auth::Credentials;
-use fabric_remote::dfs::{DfsClient, DfsError};
+use fabric_remote::dfs::{DfsClient, DfsError, Missing};
+use fabric_remote::diagnostic::{hints, one_line};
 use fabric_remote::http::{HttpClient, RetryPolicy};
 use fabric_remote::location::RemoteLocation;
 use fabric_remote::secret::Secret;
@@ -279,16 +280,44 @@ async fn recursive_delete_follows_continuation_until_everything_is_gone() {
     assert!(!dfs.delete(&dir, true).await.unwrap());
 }
 
+/// Issue 8 item 1: a missing directory is an error, never an empty listing (which a sync
+/// would take for an empty tree). `explain_missing` names the part that is missing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_missing_directory_lists_as_empty() {
+async fn a_missing_directory_is_not_found_and_explained() {
     let emu = emulator(Config::default());
     let dfs = client();
-    let pages: Vec<_> = dfs
-        .list(&root(&emu, "nothing/here"), true)
-        .try_collect()
+    let dir = root(&emu, "nothing/here");
+    let err = dfs
+        .list(&dir, true)
+        .try_collect::<Vec<_>>()
         .await
-        .unwrap();
-    assert!(pages.is_empty());
+        .unwrap_err();
+    assert!(matches!(err, DfsError::NotFound(Missing::Path(_))), "{err}");
+    emu.clear_requests();
+    let explained = dfs.explain_missing(&dir).await;
+    assert_eq!(
+        explained.to_string(),
+        "`Files/nothing` does not exist in `lake.Lakehouse`"
+    );
+    assert!(
+        emu.requests()
+            .iter()
+            .all(|r| r.method == "HEAD" || r.method == "GET"),
+        "explaining reads only"
+    );
+    let other = RemoteLocation::parse(&format!(
+        "{}/{}/other.Lakehouse/Files/x",
+        emu.url(),
+        emu.workspace_name()
+    ))
+    .unwrap();
+    assert_eq!(
+        dfs.explain_missing(&other).await.to_string(),
+        format!(
+            "`other.Lakehouse` does not exist in workspace `{}`",
+            emu.workspace_name()
+        )
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -363,12 +392,12 @@ async fn a_permanent_403_is_one_clear_sentence_without_retries() {
         .await
         .unwrap_err();
     assert_eq!(emu.requests().len(), 1, "403 is not retried");
-    let text = err.to_string();
+    let text = one_line(&err);
     assert!(text.contains("403"), "{text}");
     assert!(text.contains("AuthorizationPermissionMismatch"), "{text}");
     assert!(!text.contains('\n'), "one sentence: {text}");
     assert!(!text.contains("test-token"));
-    assert!(err.hint().unwrap().contains("Contributor"));
+    assert!(hints(&err)[0].contains("Contributor"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

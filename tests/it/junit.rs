@@ -1,9 +1,11 @@
 //! `fabric-remote report` and the junit mapper against junit XML written by real pytest.
 //!
-//! Every test copies `tests/fixtures/pytest-project` to a temporary directory, runs the
-//! repository's pytest on it (`util::python()`), and compares what we map or print with
-//! what pytest itself reported in the same run (its conftest writes one JSON line per
-//! report when `FABRIC_REMOTE_OUTCOMES` is set).
+//! Every test copies a fixture project (`tests/fixtures/pytest-project`, or
+//! `tests/fixtures/pytest-more` for what junit XML cannot carry) to a temporary directory,
+//! runs the repository's pytest on it (`util::python()`) writing junit XML and a report log
+//! (`--report-log`, pytest-reportlog), and compares what we map or print with what pytest
+//! itself reported in the same run: its terminal lines, or (pytest-project's conftest) one
+//! JSON line per report when `FABRIC_REMOTE_OUTCOMES` is set.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -92,7 +94,7 @@ fn section_lines(stdout: &str) -> Vec<String> {
         .lines()
         .skip_while(|l| !(l.starts_with("===") && l.contains(" short test summary info ")))
         .skip(1)
-        .take_while(|l| !l.starts_with('=') && !l.starts_with("note: "))
+        .take_while(|l| !l.starts_with(['=', '!']) && !l.starts_with("note: "))
         .map(str::to_owned)
         .collect()
 }
@@ -625,5 +627,482 @@ fn cli_empty_and_non_junit_files_are_exit_2_with_a_clear_sentence() {
             missing_ids.as_os_str(),
         ]),
         &["node ids file", "ids.txt"],
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Report logs, and junit XML for the cases pytest-more holds, against pytest's terminal.
+
+/// A pytest run of a fixture project with `-v -ra`, a report log and junit XML.
+struct Terminal {
+    dir: tempfile::TempDir,
+    status: i32,
+    stdout: String,
+}
+
+impl Terminal {
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// pytest's `-v` outcome lines, without the progress column.
+    fn v_lines(&self) -> Vec<String> {
+        self.stdout
+            .lines()
+            .skip_while(|l| !l.starts_with("collecting ") && !l.starts_with("collected "))
+            .skip(1)
+            .skip_while(|l| l.is_empty())
+            .take_while(|l| !l.is_empty() && !l.starts_with("==") && !l.starts_with("--"))
+            .map(|l| {
+                let l = l.trim_end();
+                match l.strip_suffix("%]").and_then(|head| head.rfind('[')) {
+                    Some(at) => l[..at].trim_end().to_owned(),
+                    None => l.to_owned(),
+                }
+            })
+            .collect()
+    }
+
+    /// The node ids of the `-v` lines, each once, in order.
+    fn ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = Vec::new();
+        for line in self.v_lines() {
+            let id = node_id_of(&line).to_owned();
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        ids
+    }
+
+    fn write_ids(&self, ids: &[String]) -> PathBuf {
+        let path = self.path("nodeids.txt");
+        std::fs::write(&path, ids.join("\n") + "\n").expect("write node ids");
+        path
+    }
+
+    /// pytest's `!!! Interrupted: … !!!` line, if any, without the fill.
+    fn interrupted(&self) -> Option<String> {
+        interrupted_line(&self.stdout)
+    }
+}
+
+/// The node id of a `-v` line: what comes before the outcome word (ids hold spaces).
+fn node_id_of(line: &str) -> &str {
+    const WORDS: [&str; 6] = ["PASSED", "FAILED", "ERROR", "SKIPPED", "XFAIL", "XPASS"];
+    line.match_indices(' ')
+        .map(|(at, _)| at)
+        .find(|&at| {
+            let rest = line[at + 1..].trim_start_matches("SUB");
+            WORDS.iter().any(|w| {
+                rest.strip_prefix(w)
+                    .is_some_and(|after| after.is_empty() || after.starts_with([' ', '[', '(']))
+            })
+        })
+        .map_or(line, |at| &line[..at])
+}
+
+fn interrupted_line(stdout: &str) -> Option<String> {
+    stdout
+        .lines()
+        .find(|l| l.starts_with("!!!"))
+        .map(|l| l.trim_matches('!').trim().to_owned())
+}
+
+/// Runs the repository's pytest on a fresh copy of `project` with `--report-log=rl.jsonl`
+/// and `--junitxml=x.xml` in `family`, lines wide enough that pytest trims no reason.
+fn run_terminal(project: &str, family: &str, args: &[&str]) -> Terminal {
+    let dir = tempfile::tempdir().expect("temp dir");
+    copy_tree(
+        &util::root().join("tests/fixtures").join(project),
+        dir.path(),
+    );
+    let output = Command::new(util::python())
+        .current_dir(dir.path())
+        .args(["-m", "pytest", "-v", "-ra", "-p", "no:cacheprovider"])
+        .arg("--report-log=rl.jsonl")
+        .arg("--junitxml=x.xml")
+        .args(["-o", &format!("junit_family={family}")])
+        .args(args)
+        .env("CI", "1")
+        .env("COLUMNS", "400")
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env_remove("PYTEST_ADDOPTS")
+        .env_remove("FABRIC_REMOTE_OUTCOMES")
+        .output()
+        .expect("run pytest");
+    Terminal {
+        dir,
+        status: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+    }
+}
+
+/// Our `-v` lines: everything before the first blank line.
+fn our_v_lines(stdout: &str) -> Vec<String> {
+    stdout
+        .lines()
+        .take_while(|l| !l.is_empty() && !l.starts_with(['=', '!']))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `report FILE [--nodeids ids]` prints what pytest printed: the `-v` lines, the short
+/// summary, the Interrupted line, the closing counts, and exits with pytest's status.
+fn assert_report_equals_terminal(run: &Terminal, file: &str, with_ids: bool) -> String {
+    let ids = run.write_ids(&run.ids());
+    let mut args = vec![run.path(file).into_os_string()];
+    if with_ids {
+        args.push("--nodeids".into());
+        args.push(ids.into_os_string());
+    }
+    let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+    let out = report_cmd(&args);
+    let ours = text(&out.stdout);
+    assert_eq!(
+        our_v_lines(&ours),
+        run.v_lines(),
+        "ours:\n{ours}\npytest:\n{}",
+        run.stdout
+    );
+    assert_eq!(
+        section_lines(&ours),
+        section_lines(&run.stdout),
+        "ours:\n{ours}"
+    );
+    assert_eq!(interrupted_line(&ours), run.interrupted(), "ours:\n{ours}");
+    assert_eq!(
+        closing_counts(&ours),
+        closing_counts(&run.stdout),
+        "ours:\n{ours}"
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(run.status),
+        "ours:\n{ours}\n{}",
+        text(&out.stderr)
+    );
+    ours
+}
+
+#[test]
+fn report_log_reproduces_pytests_terminal_for_every_outcome() {
+    // pass, fail, setup error, teardown error, fail + teardown error, skips, xfail, both
+    // xpasses, inherited test, nested class, awkward parameter ids, collection error.
+    let run = run_terminal(
+        "pytest-project",
+        "xunit1",
+        &["--continue-on-collection-errors"],
+    );
+    assert_eq!(run.status, 1, "{}", run.stdout);
+    assert!(run.v_lines().len() >= 20, "{}", run.stdout);
+    let ours = assert_report_equals_terminal(&run, "rl.jsonl", true);
+    for line in [
+        "tests/sub/test_outcomes.py::test_xpass_non_strict XPASS (fixed already)",
+        "tests/sub/test_outcomes.py::TestClassFixture::test_one ERROR",
+        "tests/sub/test_outcomes.py::test_param[a::b] PASSED",
+    ] {
+        assert!(ours.lines().any(|l| l == line), "no {line:?} in:\n{ours}");
+    }
+    // No junit caveats for a report log, and the session status is pytest's.
+    assert!(!ours.contains("note: "), "{ours}");
+    // Without expected ids, the tests come in the order they ran: the same output.
+    assert_report_equals_terminal(&run, "rl.jsonl", false);
+}
+
+#[test]
+fn report_log_reproduces_what_junit_cannot_carry() {
+    // Skip and xfail in teardown, skip in setup, runtime xfail, non-strict XPASS, strict
+    // XPASS, subtests, module-level skip, collection error, two ids with one junit key.
+    let run = run_terminal(
+        "pytest-more",
+        "xunit1",
+        &["--continue-on-collection-errors"],
+    );
+    assert_eq!(run.status, 1, "{}", run.stdout);
+    for expected in [
+        "SUBFAILED[part] (i=1)",
+        "SUBPASSED(n=2, name='two')",
+        "SUBSKIPPED[skipped part] (not this part)",
+        "XFAIL (xfail while tearing down)",
+    ] {
+        assert!(run.stdout.contains(expected), "{}", run.stdout);
+    }
+    let ours = assert_report_equals_terminal(&run, "rl.jsonl", true);
+    assert!(
+        ours.contains("\nXFAIL at teardown of tests/sub/test_teardown.py::test_xfail_at_teardown - xfail while tearing down\n"),
+        "{ours}"
+    );
+    assert!(
+        ours.contains("\nSKIPPED [1] tests/test_modskip.py:3: whole module skipped\n"),
+        "{ours}"
+    );
+    assert!(closing(&ours).contains(" subtests passed"), "{ours}");
+}
+
+#[test]
+fn collection_error_without_continue_exits_2_like_pytest() {
+    for family in ["xunit1", "xunit2"] {
+        let run = run_terminal("pytest-more", family, &[]);
+        assert_eq!(run.status, 2, "{}", run.stdout);
+        assert_eq!(
+            run.interrupted().as_deref(),
+            Some("Interrupted: 1 error during collection")
+        );
+        // Both files: pytest's lines, its Interrupted line, its counts, exit 2.
+        assert_report_equals_terminal(&run, "rl.jsonl", false);
+        assert_report_equals_terminal(&run, "x.xml", false);
+    }
+    // With the ids collected locally, none of which ran: each is an error, still exit 2.
+    let run = run_terminal("pytest-more", "xunit1", &[]);
+    let ids = run.write_ids(&["tests/a.b/test_x.py::test_same".to_owned()]);
+    for file in ["rl.jsonl", "x.xml"] {
+        let out = report_cmd(&[
+            run.path(file).as_os_str(),
+            "--nodeids".as_ref(),
+            ids.as_os_str(),
+        ]);
+        let stdout = text(&out.stdout);
+        assert_eq!(out.status.code(), Some(2), "{stdout}");
+        assert!(
+            stdout.contains("tests/a.b/test_x.py::test_same ERROR (no result)\n"),
+            "{stdout}"
+        );
+    }
+}
+
+#[test]
+fn module_level_skips_only_exit_5_and_print_the_skip_like_pytest() {
+    for family in ["xunit1", "xunit2"] {
+        let run = run_terminal("pytest-more", family, &["tests/test_modskip.py"]);
+        assert_eq!(run.status, 5, "{}", run.stdout);
+        assert_eq!(
+            section_lines(&run.stdout),
+            ["SKIPPED [1] tests/test_modskip.py:3: whole module skipped"]
+        );
+        assert_report_equals_terminal(&run, "x.xml", false);
+        assert_report_equals_terminal(&run, "rl.jsonl", false);
+    }
+}
+
+#[test]
+fn two_ids_with_one_junit_key_each_get_their_own_result_or_an_error() {
+    let ids = [
+        "tests/a/b/test_x.py::test_same".to_owned(),
+        "tests/a.b/test_x.py::test_same".to_owned(),
+    ];
+    // xunit1: the `file` attribute tells the rows apart, exactly as pytest reported.
+    let run = run_terminal("pytest-more", "xunit1", &["tests/a", "tests/a.b"]);
+    assert_eq!(
+        run.v_lines(),
+        [
+            "tests/a/b/test_x.py::test_same FAILED",
+            "tests/a.b/test_x.py::test_same PASSED"
+        ]
+    );
+    assert_eq!(run.ids(), ids);
+    assert_report_equals_terminal(&run, "x.xml", true);
+    assert_report_equals_terminal(&run, "rl.jsonl", true);
+
+    // xunit2: nothing tells them apart, so both are explicit errors, never a pass shown
+    // as failed.
+    let run = run_terminal("pytest-more", "xunit2", &["tests/a", "tests/a.b"]);
+    let doc = junit::parse(&std::fs::read(run.path("x.xml")).expect("xml")).expect("parses");
+    let mapping = junit::map(&doc, Some(&ids));
+    let got: Vec<(&str, Outcome, bool)> = mapping
+        .results
+        .iter()
+        .map(|r| (r.nodeid.as_str(), r.headline().outcome, r.missing))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (ids[0].as_str(), Outcome::Error, true),
+            (ids[1].as_str(), Outcome::Error, true)
+        ]
+    );
+    let message = mapping.results[0]
+        .headline()
+        .message
+        .clone()
+        .unwrap_or_default();
+    assert!(
+        message.contains("tests/a.b/test_x.py::test_same")
+            && message.contains("junit_family=xunit1"),
+        "{message}"
+    );
+    assert_eq!(mapping.exit_code(), 1);
+    // The report log needs no help.
+    assert_report_equals_terminal(&run, "rl.jsonl", true);
+}
+
+#[test]
+fn cli_junitprefix_matches_rows_written_with_a_prefix() {
+    let run = run_terminal(
+        "pytest-project",
+        "xunit2",
+        &["tests/test_plain.py", "--junitprefix=pre"],
+    );
+    assert_eq!(run.status, 0, "{}", run.stdout);
+    let ids = run.write_ids(&run.ids());
+    let xml = run.path("x.xml");
+    let with = report_cmd(&[
+        xml.as_os_str(),
+        "--nodeids".as_ref(),
+        ids.as_os_str(),
+        "--junitprefix".as_ref(),
+        "pre".as_ref(),
+    ]);
+    let stdout = text(&with.stdout);
+    assert_eq!(with.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.starts_with("tests/test_plain.py::test_ok PASSED\n"),
+        "{stdout}"
+    );
+    // Without it the row matches nothing: an error for the id, never a pass.
+    let without = report_cmd(&[xml.as_os_str(), "--nodeids".as_ref(), ids.as_os_str()]);
+    let stdout = text(&without.stdout);
+    assert_eq!(without.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("tests/test_plain.py::test_ok ERROR (no result)\n"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn report_log_in_chunks_gives_each_test_as_it_finishes_and_the_same_mapping() {
+    let run = run_terminal(
+        "pytest-more",
+        "xunit1",
+        &["--continue-on-collection-errors"],
+    );
+    let bytes = std::fs::read(run.path("rl.jsonl")).expect("report log");
+    let ids = run.ids();
+
+    let mut whole = junit::ReportLog::new();
+    assert!(whole.push_bytes(&bytes).errors.is_empty());
+    let expected = whole.finish(Some(&ids), &junit::MapOptions::default());
+
+    // Odd chunk sizes split lines and UTF-8 anywhere; each test arrives once, when its
+    // teardown does, with pytest's -v lines.
+    let mut live = junit::ReportLog::new();
+    let mut lines = Vec::new();
+    let mut order = Vec::new();
+    for chunk in bytes.chunks(7) {
+        let pushed = live.push_bytes(chunk);
+        assert!(pushed.errors.is_empty(), "{:?}", pushed.errors);
+        for result in pushed.results {
+            if result.kind == Kind::Test {
+                order.push(result.nodeid.clone());
+                lines.extend(junit::render_line(&result).lines().map(str::to_owned));
+            }
+        }
+    }
+    assert!(live.end().results.is_empty());
+    assert_eq!(order, ids);
+    assert_eq!(lines, run.v_lines());
+    assert_eq!(live.exit_status(), Some(1));
+    let mapping = live.finish(Some(&ids), &junit::MapOptions::default());
+    assert_eq!(junit::render_text(&mapping), junit::render_text(&expected));
+    assert_eq!(live.counts(), mapping.counts());
+}
+
+#[test]
+fn cut_off_report_log_makes_unfinished_tests_errors_never_passes() {
+    let run = run_terminal(
+        "pytest-more",
+        "xunit1",
+        &["--continue-on-collection-errors"],
+    );
+    let log = std::fs::read_to_string(run.path("rl.jsonl")).expect("report log");
+    let ids = run.ids();
+    // Cut in the middle of the teardown line of the xfail-at-teardown test: it and every
+    // test after it have no final result, and there is no SessionFinish.
+    let target = "tests/sub/test_teardown.py::test_xfail_at_teardown";
+    let at = log
+        .lines()
+        .position(|l| l.contains(target) && l.contains("\"teardown\""))
+        .expect("teardown line");
+    let mut cut: String = log.lines().take(at).map(|l| format!("{l}\n")).collect();
+    let line = log.lines().nth(at).unwrap_or_default();
+    cut.push_str(&line[..line.len() / 2]);
+    let path = run.path("cut.jsonl");
+    std::fs::write(&path, &cut).expect("write");
+    let ids_file = run.write_ids(&ids);
+    let out = report_cmd(&[path.as_os_str(), "--nodeids".as_ref(), ids_file.as_os_str()]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains(&format!("{target} ERROR (no result)\n")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("ERROR {target} - no result: the remote run stopped before this test finished (its last report: call passed)\n")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("ERROR tests/sub/test_teardown.py::test_xpass_strict - no result: the remote run produced no result for it\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("note: the report log ends in a cut-off line"),
+        "{stdout}"
+    );
+    // Tests that finished keep pytest's outcomes.
+    assert!(
+        stdout.contains("tests/sub/test_teardown.py::test_skip_in_teardown SKIPPED (skipped while tearing down)\n"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains(&format!("{target} PASSED")), "{stdout}");
+}
+
+#[test]
+fn cli_report_log_with_a_bad_line_warns_and_keeps_the_rest() {
+    let run = run_terminal("pytest-project", "xunit1", &["tests/test_plain.py"]);
+    let mut log = std::fs::read_to_string(run.path("rl.jsonl")).expect("report log");
+    log.insert_str(
+        0,
+        "this is not json\n{\"$report_type\": \"SomethingNew\", \"nodeid\": 5}\n",
+    );
+    let path = run.path("bad.jsonl");
+    std::fs::write(&path, log).expect("write");
+    let out = report_cmd(&[path.as_os_str()]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.starts_with("tests/test_plain.py::test_ok PASSED\n"),
+        "{stdout}"
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("warning: line 1 of the report log is not a JSON object"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains("note: 1 line of the report log could not be read"),
+        "{stdout}"
+    );
+
+    let other = run.path("other.jsonl");
+    std::fs::write(&other, "{\"a\": 1}\n{\"b\": 2}\n").expect("write");
+    assert_one_sentence_exit_2(
+        &report_cmd(&[other.as_os_str()]),
+        &["other.jsonl", "not", "report log"],
+    );
+}
+
+#[test]
+fn issue_8_testcase_without_a_name_is_a_clear_error() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("unnamed.xml");
+    std::fs::write(
+        &path,
+        "<testsuite>\n  <testcase classname=\"t.test_a\"/>\n</testsuite>\n",
+    )
+    .expect("write");
+    assert_one_sentence_exit_2(
+        &report_cmd(&[path.as_os_str()]),
+        &["unnamed.xml", "line 2, column 3", "no `name` attribute"],
     );
 }

@@ -2,6 +2,7 @@
 
 mod cli;
 mod dfs;
+mod emulator;
 mod fabric;
 mod junit;
 mod run;

@@ -272,8 +272,15 @@ fn assert_same_as_local(remote: &Remote, args: &[&str]) -> String {
     eprintln!("--- local pytest:\n{local_out}");
     assert_eq!(verbose_lines(&stdout), verbose_lines(&local_out));
     assert_eq!(closing_counts(&stdout), closing_counts(&local_out));
-    let last = stdout.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
-    assert!(last.contains(" (remote) =") && last.ends_with('='), "{stdout}");
+    let last = stdout
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("");
+    assert!(
+        last.contains(" (remote) =") && last.ends_with('='),
+        "{stdout}"
+    );
     assert_eq!(out.status.code(), local.status.code());
     stdout
 }

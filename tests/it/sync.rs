@@ -20,6 +20,7 @@ use fabric_remote::sync::{self, Silent, Summary, SyncError, SyncOptions};
 use crate::util::fabric_remote;
 
 const MANIFEST: &str = ".fabric-remote-manifest";
+const LOCK: &str = ".fabric-remote-lock";
 
 struct Fixture {
     emu: Emulator,
@@ -102,11 +103,19 @@ fn writes(log: &[RecordedRequest]) -> usize {
         .count()
 }
 
+/// Lease requests (the lock on the remote root).
+fn leases(log: &[RecordedRequest]) -> usize {
+    log.iter().filter(|r| r.method == "POST").count()
+}
+
 fn uploads_of(log: &[RecordedRequest]) -> Vec<String> {
     let mut v: Vec<String> = log
         .iter()
         .filter(|r| {
-            r.method == "PUT" && r.query.contains("resource=file") && !r.path.ends_with(MANIFEST)
+            r.method == "PUT"
+                && r.query.contains("resource=file")
+                && !r.path.ends_with(MANIFEST)
+                && !r.path.ends_with(LOCK)
         })
         .map(|r| r.path.rsplit('/').next().unwrap_or_default().to_string())
         .collect();
@@ -155,10 +164,11 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     out
 }
 
-/// The remote tree as the emulator stores it, without our manifest.
+/// The remote tree as the emulator stores it, without our manifest and lock file.
 fn remote_tree(f: &Fixture, sub: &str) -> BTreeMap<String, Vec<u8>> {
     let mut t = tree(&f.remote_dir(sub));
     t.remove(MANIFEST);
+    t.remove(LOCK);
     t
 }
 
@@ -218,12 +228,15 @@ async fn request_counts_for_the_everyday_cases() {
     sample_tree(src.path(), n);
     let options = f.options();
 
-    // First sync: at most 2 writes per small file, plus the manifest (2) and one listing.
+    // First sync: at most 2 writes per small file, plus the manifest (2), the lock file's
+    // creation and its start and end records (3), one listing, and the lease taken and
+    // released.
     f.emu.clear_requests();
     let first = f.up(src.path(), "counts", &options).await.unwrap();
     let log = f.emu.requests();
     assert_eq!(first.uploaded, n as u64);
-    assert_eq!(writes(&log), 2 * n + 2, "2 per file + manifest");
+    assert_eq!(writes(&log), 2 * n + 2 + 3, "2 per file + manifest + lock");
+    assert_eq!(leases(&log), 2, "acquire, release");
     let listings = log.iter().filter(|r| r.method == "GET").count();
     assert_eq!(listings, 1, "one listing, no manifest yet: {log:?}");
 
@@ -279,7 +292,12 @@ async fn request_counts_for_the_everyday_cases() {
         uploads_of(&f.emu.requests()),
         ["mod1.py", "mod22.py", "mod7.py"]
     );
-    assert_eq!(writes(&f.emu.requests()), 3 * 2 + 2);
+    assert_eq!(
+        writes(&f.emu.requests()),
+        3 * 2 + 2 + 2,
+        "files, manifest, lock records"
+    );
+    assert_eq!(leases(&f.emu.requests()), 2);
 
     // Behind our back: one remote file deleted, one overwritten. Both are repaired.
     let victim = f.remote("counts/pkg3/mod3.py");
@@ -687,12 +705,13 @@ fn cli_summary_json_dry_run_and_exit_codes() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/dir"));
 
-    // A remote that refuses everything: exit 1, nothing changed.
+    // A remote that refuses everything (403): a configuration error (access), exit 2,
+    // nothing changed.
     f.emu.deny(&format!("/{}", f.emu.workspace_name()));
     let out = run(&[&src_arg, &url]);
     assert_eq!(
         out.status.code(),
-        Some(1),
+        Some(2),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
@@ -764,6 +783,8 @@ async fn an_interrupted_first_sync_keeps_the_files_it_finished() {
         r = f.up(src.path(), "ckpt", &options) => panic!("the run should have been cut: {r:?}"),
         () = checkpointed => {}
     }
+    // Requests of the cut run still on the wire are logged before the count starts.
+    tokio::time::sleep(Duration::from_millis(100)).await;
     f.emu.clear_requests();
     let rest = f.up(src.path(), "ckpt", &f.options()).await.unwrap();
     assert!(rest.unchanged > 0, "checkpointed uploads are not repeated");
@@ -771,4 +792,749 @@ async fn an_interrupted_first_sync_keeps_the_files_it_finished() {
     assert_eq!(rest.uploaded + rest.unchanged, 300);
     assert_eq!(rest.uploaded as usize, uploads_of(&f.emu.requests()).len());
     assert_eq!(remote_tree(&f, "ckpt"), tree(src.path()));
+}
+
+/// Runs `fabric-remote sync ARGS…` against the fixture's emulator with its cache dir.
+fn cli_sync(f: &Fixture, args: &[&str]) -> std::process::Output {
+    fabric_remote()
+        .arg("sync")
+        .args(args)
+        .env("FABRIC_REMOTE_TOKEN", "t")
+        .env("FABRIC_REMOTE_CACHE_DIR", f.cache.path())
+        .output()
+        .unwrap()
+}
+
+/// The lakehouse URL with `item` in place of `lake.Lakehouse`.
+fn item_url(f: &Fixture, item: &str, rest: &str) -> String {
+    format!(
+        "{}/{}/{item}/{rest}",
+        f.emu.url(),
+        f.emu.workspace_name().replace(' ', "%20")
+    )
+}
+
+/// Issue 8 item 1: a download from a remote root that does not exist used to wipe the local
+/// folder and exit 0. Each wrong URL (missing folder, wrong lakehouse, `files` for `Files`,
+/// wrong workspace) is now exit 2 with one sentence naming what was not found, and every
+/// local file survives.
+#[test]
+fn issue_8_download_from_a_missing_remote_root_deletes_nothing() {
+    let f = Fixture::new(Config::default());
+    let src = tempfile::tempdir().unwrap();
+    sample_tree(src.path(), 4);
+    let up = cli_sync(&f, &[&src.path().to_string_lossy(), &f.url("proj")]);
+    assert_eq!(
+        up.status.code(),
+        Some(0),
+        "{}",
+        crate::util::text(&up.stderr)
+    );
+
+    let local = tempfile::tempdir().unwrap();
+    sample_tree(local.path(), 2);
+    write(local.path(), "notes.txt", b"mine");
+    let before = tree(local.path());
+    let ws = f.emu.workspace_name().replace(' ', "%20");
+    let cases = [
+        (f.url("no-such-dir"), "`Files/no-such-dir` does not exist"),
+        (
+            item_url(&f, "nolake.Lakehouse", "Files/proj"),
+            "`nolake.Lakehouse` does not exist",
+        ),
+        (
+            item_url(&f, "lake.Lakehouse", "files/proj"),
+            "`files` does not exist",
+        ),
+        (
+            format!("{}/NoWorkspace/lake.Lakehouse/Files/proj", f.emu.url()),
+            "workspace `NoWorkspace` does not exist",
+        ),
+    ];
+    for (url, needle) in cases {
+        let out = cli_sync(&f, &[&url, &local.path().to_string_lossy()]);
+        let stderr = crate::util::assert_usage_error(&out);
+        assert!(stderr.contains(needle), "{url}: {stderr}");
+        assert!(
+            !stderr.contains(&ws) || needle.contains("workspace"),
+            "{stderr}"
+        );
+        assert_eq!(
+            tree(local.path()),
+            before,
+            "{url}: local files were touched"
+        );
+        assert!(crate::util::text(&out.stdout).is_empty(), "{url}");
+    }
+    // The `files` case says how to spell it.
+    let out = cli_sync(
+        &f,
+        &[
+            &item_url(&f, "lake.Lakehouse", "files/proj"),
+            &local.path().to_string_lossy(),
+        ],
+    );
+    assert!(
+        crate::util::text(&out.stderr).contains("hint: OneLake folder names are case-sensitive"),
+        "{}",
+        crate::util::text(&out.stderr)
+    );
+}
+
+/// Issue 8 item 1, the mirror image: an upload into a lakehouse (or workspace) that does
+/// not exist used to print one 404 line per file. It is one sentence, and nothing is sent
+/// after the listing showed the root cannot exist.
+#[test]
+fn issue_8_upload_into_a_missing_lakehouse_is_one_sentence() {
+    let f = Fixture::new(Config::default());
+    let src = tempfile::tempdir().unwrap();
+    sample_tree(src.path(), 30);
+    for (url, needle) in [
+        (
+            item_url(&f, "nolake.Lakehouse", "Files/proj"),
+            "`nolake.Lakehouse` does not exist",
+        ),
+        (
+            item_url(&f, "lake.Lakehouse", "files/proj"),
+            "`files` does not exist",
+        ),
+        (
+            format!("{}/NoWorkspace/lake.Lakehouse/Files/proj", f.emu.url()),
+            "workspace `NoWorkspace` does not exist",
+        ),
+    ] {
+        f.emu.clear_requests();
+        let out = cli_sync(&f, &[&src.path().to_string_lossy(), &url]);
+        let stderr = crate::util::assert_usage_error(&out);
+        assert!(stderr.contains(needle), "{url}: {stderr}");
+        assert_eq!(writes(&f.emu.requests()), 0, "{url}: nothing written");
+    }
+}
+
+/// Issue 8 item 2: a download used to remove whole local directories the remote does not
+/// have, `test.env` and excluded files inside them included, and to report `"deleted":0`.
+/// Excluded paths and `test.env` now survive (unless `--delete-excluded`, which still never
+/// touches `test.env`), and every deleted file is counted.
+#[test]
+fn issue_8_download_keeps_test_env_and_excluded_files_in_extra_directories() {
+    let f = Fixture::new(Config::default());
+    let src = tempfile::tempdir().unwrap();
+    sample_tree(src.path(), 3);
+    let up = cli_sync(&f, &[&src.path().to_string_lossy(), &f.url("work")]);
+    assert_eq!(
+        up.status.code(),
+        Some(0),
+        "{}",
+        crate::util::text(&up.stderr)
+    );
+
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    for (rel, body) in tree(src.path()) {
+        write(w, &rel, &body);
+    }
+    write(w, "tools/node_modules/pkg/index.js", b"kept: excluded");
+    write(w, "tools/build.sh", b"goes: not in the remote");
+    write(w, "conf/test.env", b"AZURE_CLIENT_SECRET=kept");
+    write(w, "old/a.txt", b"goes");
+    write(w, "old/deeper/b.txt", b"goes");
+    let args = |extra: &[&str]| -> Vec<String> {
+        let mut v = vec![
+            f.url("work"),
+            w.to_string_lossy().into_owned(),
+            "--exclude".into(),
+            "node_modules".into(),
+            "--json".into(),
+        ];
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    let argv = args(&[]);
+    let out = cli_sync(&f, &argv.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        crate::util::text(&out.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        summary["deleted"], 3,
+        "each deleted file is counted: {summary}"
+    );
+
+    let mut expected = tree(src.path());
+    expected.insert(
+        "tools/node_modules/pkg/index.js".into(),
+        b"kept: excluded".to_vec(),
+    );
+    expected.insert("conf/test.env".into(), b"AZURE_CLIENT_SECRET=kept".to_vec());
+    assert_eq!(tree(w), expected);
+    assert!(!w.join("old").exists(), "the emptied directory is removed");
+
+    // --delete-excluded removes the excluded files too, but never test.env.
+    let argv = args(&["--delete-excluded"]);
+    let out = cli_sync(&f, &argv.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        crate::util::text(&out.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["deleted"], 1, "{summary}");
+    expected.remove("tools/node_modules/pkg/index.js");
+    assert_eq!(tree(w), expected);
+}
+
+/// Issue 8 item 3: a local folder that is the remote's own storage (here the emulator's data
+/// directory; in a Spark job `/lakehouse/default/Files`) used to have every file truncated to
+/// 0 bytes by an upload. Both directions now refuse before anything is written.
+#[test]
+fn issue_8_syncing_the_remotes_own_storage_destroys_nothing() {
+    let f = Fixture::new(Config::default());
+    let src = tempfile::tempdir().unwrap();
+    sample_tree(src.path(), 20);
+    let up = cli_sync(&f, &[&src.path().to_string_lossy(), &f.url("own")]);
+    assert_eq!(
+        up.status.code(),
+        Some(0),
+        "{}",
+        crate::util::text(&up.stderr)
+    );
+    let storage = f.remote_dir("own");
+    // Someone edits a file right in the storage folder: now there is something to upload.
+    write(&storage, "pkg0/mod0.py", b"edited in place\n");
+    let before = remote_tree(&f, "own");
+    assert_eq!(before.len(), 20);
+
+    f.emu.clear_requests();
+    let out = cli_sync(&f, &[&storage.to_string_lossy(), &f.url("own")]);
+    let stderr = crate::util::assert_usage_error_after_warnings(&out);
+    assert!(stderr.contains("is the storage of"), "{stderr}");
+    assert_eq!(remote_tree(&f, "own"), before, "no file was truncated");
+    let content_writes = f
+        .emu
+        .requests()
+        .iter()
+        .filter(|r| matches!(r.method.as_str(), "PUT" | "PATCH" | "DELETE"))
+        .filter(|r| !r.path.ends_with(LOCK))
+        .count();
+    assert_eq!(content_writes, 0, "only the lock record was written");
+
+    // The other way round: downloading into the storage folder refuses too.
+    let out = cli_sync(&f, &[&f.url("own"), &storage.to_string_lossy()]);
+    let stderr = crate::util::assert_usage_error(&out);
+    assert!(stderr.contains("is the storage of"), "{stderr}");
+    assert_eq!(remote_tree(&f, "own"), before);
+}
+
+/// Content files committed in `log` (an append with `flush=true` that succeeded), by path.
+fn committed(log: &[RecordedRequest]) -> Vec<String> {
+    log.iter()
+        .filter(|r| {
+            r.method == "PATCH"
+                && r.query.contains("flush=true")
+                && r.status == 202
+                && !r.path.ends_with(MANIFEST)
+                && !r.path.ends_with(LOCK)
+        })
+        .map(|r| r.path.clone())
+        .collect()
+}
+
+/// Content files whose upload began (their create) in `log`, by path.
+fn created(log: &[RecordedRequest]) -> Vec<String> {
+    log.iter()
+        .filter(|r| {
+            r.method == "PUT"
+                && r.query.contains("resource=file")
+                && !r.path.ends_with(MANIFEST)
+                && !r.path.ends_with(LOCK)
+        })
+        .map(|r| r.path.clone())
+        .collect()
+}
+
+/// Issue 8 item 12: a killed upload used to send again everything it had finished since
+/// the last 30-second manifest checkpoint. `kill -9` at several points (the first file, a
+/// third, two thirds — none near a checkpoint): each re-run sends again at most the files
+/// that were in flight when the previous one died (at most `--concurrency`), and the last
+/// run is a no-op.
+#[test]
+fn issue_8_a_killed_upload_resends_at_most_the_files_in_flight() {
+    let f = Fixture::new(Config {
+        latency_ms: 4,
+        ..Config::default()
+    });
+    let src = tempfile::tempdir().unwrap();
+    let total = 600;
+    for i in 0..total {
+        write(
+            src.path(),
+            &format!("r{}/f{i}.txt", i % 9),
+            format!("resume {i}\n").as_bytes(),
+        );
+    }
+    let concurrency = 4;
+    let spawn = || {
+        fabric_remote()
+            .args(["sync", "--concurrency", "4", "--lock-wait", "5"])
+            .arg(src.path())
+            .arg(f.url("resume"))
+            .env("FABRIC_REMOTE_TOKEN", "t")
+            .env("FABRIC_REMOTE_CACHE_DIR", f.cache.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut landed: std::collections::HashSet<String> = Default::default();
+    let mut resent = Vec::new();
+    for kill_after in [1, total / 3, 2 * total / 3] {
+        f.emu.clear_requests();
+        let mut child = spawn();
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while landed.len() + committed(&f.emu.requests()).len() < kill_after {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the sync made no progress"
+            );
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "finished before the kill"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        // Give requests already on the wire time to be logged.
+        std::thread::sleep(Duration::from_millis(50));
+        let log = f.emu.requests();
+        resent.push(created(&log).iter().filter(|p| landed.contains(*p)).count());
+        landed.extend(committed(&log));
+    }
+    assert!(landed.len() < total, "the kills interrupted the upload");
+
+    f.emu.clear_requests();
+    let out = spawn().wait_with_output().unwrap();
+    assert!(out.status.success());
+    let log = f.emu.requests();
+    resent.push(created(&log).iter().filter(|p| landed.contains(*p)).count());
+    eprintln!("files sent again after each kill: {resent:?} (concurrency {concurrency})");
+    assert!(
+        resent.iter().all(|&n| n <= concurrency),
+        "re-sent {resent:?}, more than the {concurrency} that can be in flight"
+    );
+    assert_eq!(
+        created(&log).len() + landed.len() - resent.last().unwrap(),
+        total,
+        "every file sent exactly once more than needed only when in flight"
+    );
+    assert_eq!(remote_tree(&f, "resume"), tree(src.path()));
+    f.emu.clear_requests();
+    let again = cli_sync(
+        &f,
+        &[&src.path().to_string_lossy(), &f.url("resume"), "--json"],
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(
+        (summary["uploaded"].as_u64(), summary["unchanged"].as_u64()),
+        (Some(0), Some(total as u64))
+    );
+    assert_eq!(f.emu.requests().len(), 1, "a no-op: one listing");
+}
+
+/// Issue 8 item 13: two syncs to one remote at once used to fight (failed appends, the next
+/// run re-uploading hundreds of identical files). Started together, one takes the root's
+/// lock and the other waits for it, then finds nothing left to do: both exit 0, every file
+/// is sent once, and a third run is a no-op. With `--lock-wait 0` the second one stops at
+/// once with one sentence saying who holds the lock and since when.
+#[test]
+fn issue_8_two_syncs_at_once_take_turns() {
+    let f = Fixture::new(Config {
+        latency_ms: 3,
+        ..Config::default()
+    });
+    let src = tempfile::tempdir().unwrap();
+    let n = 300;
+    sample_tree(src.path(), n);
+    let spawn = |extra: &[&str]| {
+        fabric_remote()
+            .arg("sync")
+            .arg(src.path())
+            .arg(f.url("turns"))
+            .args(extra)
+            .env("FABRIC_REMOTE_TOKEN", "t")
+            .env("FABRIC_REMOTE_CACHE_DIR", f.cache.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let lock_taken = |emu: &Emulator| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !emu
+            .requests()
+            .iter()
+            .any(|r| r.method == "POST" && r.status == 201)
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no sync took the lock"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    };
+    // Started together: who gets the lock first is up to the scheduler.
+    let (a, b) = (spawn(&["--json"]), spawn(&["--json"]));
+    let first = [a.wait_with_output().unwrap(), b.wait_with_output().unwrap()];
+    // And the second one started while the first surely holds the lock (slow requests,
+    // every file changed): it must wait.
+    for i in 0..n {
+        write(
+            src.path(),
+            &format!("pkg{}/mod{i}.py", i % 5),
+            b"second round\n",
+        );
+    }
+    f.emu.set_faults(0.0, 0.0, 30);
+    f.emu.clear_requests();
+    let a = spawn(&["--json"]);
+    lock_taken(&f.emu);
+    let b = spawn(&["--json"]);
+    let second = [a.wait_with_output().unwrap(), b.wait_with_output().unwrap()];
+    let mut uploaded = 0;
+    for out in first.iter().chain(&second) {
+        let stderr = crate::util::text(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(summary["failed"], 0, "{summary}");
+        uploaded += summary["uploaded"].as_u64().unwrap();
+    }
+    assert_eq!(uploaded, 2 * n as u64, "each file sent once per round");
+    let waited = crate::util::text(&second[1].stderr);
+    assert!(waited.contains("waiting for another sync to"), "{waited}");
+    assert!(
+        waited.contains(", pid "),
+        "the waiter says who holds the lock: {waited}"
+    );
+    assert_eq!(remote_tree(&f, "turns"), tree(src.path()));
+
+    // A third run: nothing to do, one listing.
+    f.emu.set_faults(0.0, 0.0, 0);
+    f.emu.clear_requests();
+    let third = cli_sync(
+        &f,
+        &[&src.path().to_string_lossy(), &f.url("turns"), "--json"],
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&third.stdout).unwrap();
+    assert_eq!(summary["uploaded"], 0);
+    assert_eq!(f.emu.requests().len(), 1);
+
+    // --lock-wait 0 while another sync holds the lock: one sentence, exit 1, nothing sent.
+    for i in 0..n {
+        write(src.path(), &format!("pkg{}/mod{i}.py", i % 5), b"changed\n");
+    }
+    f.emu.set_faults(0.0, 0.0, 30);
+    f.emu.clear_requests();
+    let holder = spawn(&[]);
+    lock_taken(&f.emu);
+    let other = tempfile::tempdir().unwrap();
+    let refused = fabric_remote()
+        .arg("sync")
+        .arg(src.path())
+        .arg(f.url("turns"))
+        .args(["--lock-wait", "0"])
+        .env("FABRIC_REMOTE_TOKEN", "t")
+        .env("FABRIC_REMOTE_CACHE_DIR", other.path())
+        .output()
+        .unwrap();
+    let holder = holder.wait_with_output().unwrap();
+    assert_eq!(holder.status.code(), Some(0));
+    let stderr = crate::util::text(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with("error: another sync to ") && stderr.contains(" is running (since "),
+        "{stderr}"
+    );
+    assert!(stderr.contains(", pid "), "{stderr}");
+    assert!(stderr.contains("hint: wait for it to finish"), "{stderr}");
+    assert_eq!(
+        stderr.lines().filter(|l| l.starts_with("error:")).count(),
+        1
+    );
+}
+
+/// A command that runs as an unprivileged user when the tests run as root (root reads any
+/// directory, so an unreadable one cannot be made otherwise). `None` if that is impossible.
+fn unprivileged(dirs: &[&Path]) -> Option<std::process::Command> {
+    let uid = std::fs::read_to_string("/proc/self/status")
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .next()?
+        .to_string();
+    let bin = std::env::var_os("FABRIC_REMOTE_TEST_BIN")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_fabric-remote").into());
+    if uid != "0" {
+        return Some(std::process::Command::new(bin));
+    }
+    use std::os::unix::fs::PermissionsExt;
+    for d in dirs {
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o777)).ok()?;
+    }
+    let mut cmd = std::process::Command::new("setpriv");
+    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(bin);
+    Some(cmd)
+}
+
+/// Issue 8 item 4: an unreadable SRC root used to exit 0 after a warning (SPEC: 2), and a
+/// broken link with `--follow-links` exited 0 while deletes were silently held back.
+#[test]
+fn issue_8_an_unreadable_src_is_exit_2_and_a_broken_link_is_exit_1() {
+    use std::os::unix::fs::PermissionsExt;
+    let f = Fixture::new(Config::default());
+    let base = tempfile::tempdir().unwrap();
+    let src = base.path().join("src");
+    sample_tree(&src, 3);
+    let cache = tempfile::tempdir().unwrap();
+    let Some(mut cmd) = unprivileged(&[base.path(), cache.path()]) else {
+        panic!("cannot run as an unprivileged user (setpriv missing?)");
+    };
+    std::fs::set_permissions(&src, std::fs::Permissions::from_mode(0o000)).unwrap();
+    let out = cmd
+        .arg("sync")
+        .arg(&src)
+        .arg(f.url("locked"))
+        .env("FABRIC_REMOTE_TOKEN", "t")
+        .env("FABRIC_REMOTE_CACHE_DIR", cache.path())
+        .output()
+        .unwrap();
+    std::fs::set_permissions(&src, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let stderr = crate::util::assert_usage_error(&out);
+    assert!(
+        stderr.contains("cannot be read (permission denied)"),
+        "{stderr}"
+    );
+    assert!(remote_tree(&f, "locked").is_empty());
+
+    // A broken link followed: named, deletes held back and said so, exit 1.
+    let up = cli_sync(&f, &[&src.to_string_lossy(), &f.url("links")]);
+    assert_eq!(
+        up.status.code(),
+        Some(0),
+        "{}",
+        crate::util::text(&up.stderr)
+    );
+    std::fs::remove_file(src.join("pkg0/mod0.py")).unwrap();
+    std::os::unix::fs::symlink(src.join("nowhere"), src.join("dangling")).unwrap();
+    let out = cli_sync(
+        &f,
+        &[&src.to_string_lossy(), &f.url("links"), "--follow-links"],
+    );
+    let stderr = crate::util::text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("failed: dangling: "), "{stderr}");
+    assert!(stderr.contains("were not deleted"), "{stderr}");
+    assert!(
+        f.remote_dir("links/pkg0/mod0.py").exists(),
+        "the delete was held"
+    );
+}
+
+/// Issue 8 item 6: a legal 255-byte name uploaded but could not be downloaded (the
+/// temporary name grew past 255). Temporary names are now short whatever the target's.
+#[test]
+fn issue_8_a_255_byte_name_round_trips() {
+    let f = Fixture::new(Config::default());
+    let src = tempfile::tempdir().unwrap();
+    let long = format!("{}.txt", "n".repeat(251));
+    assert_eq!(long.len(), 255);
+    write(src.path(), &format!("dir/{long}"), b"long name");
+    let up = cli_sync(&f, &[&src.path().to_string_lossy(), &f.url("long")]);
+    assert_eq!(
+        up.status.code(),
+        Some(0),
+        "{}",
+        crate::util::text(&up.stderr)
+    );
+    let dst = tempfile::tempdir().unwrap();
+    let down = cli_sync(&f, &[&f.url("long"), &dst.path().to_string_lossy()]);
+    assert_eq!(
+        down.status.code(),
+        Some(0),
+        "{}",
+        crate::util::text(&down.stderr)
+    );
+    assert_eq!(tree(dst.path()), tree(src.path()));
+}
+
+/// Issue 8 item 7: `back\slash` was uploaded, then re-uploaded on every run with a warning,
+/// and refused on download. Such names are skipped with a warning in both directions from
+/// the first run, never deleted on either side, and a re-run is a no-op.
+#[test]
+fn issue_8_a_backslash_name_is_skipped_the_same_way_every_run() {
+    let f = Fixture::new(Config::default());
+    let src = tempfile::tempdir().unwrap();
+    sample_tree(src.path(), 2);
+    write(src.path(), "back\\slash", b"windows would split me");
+    let args = [
+        src.path().to_string_lossy().into_owned(),
+        f.url("bs"),
+        "--json".into(),
+    ];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let first = cli_sync(&f, &args);
+    let stderr = crate::util::text(&first.stderr);
+    assert_eq!(first.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("warning: skipped `back\\slash`"),
+        "{stderr}"
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
+    assert_eq!(summary["uploaded"], 2);
+    assert!(!f.remote_dir("bs/back\\slash").exists());
+    f.emu.clear_requests();
+    let again = cli_sync(&f, &args);
+    let summary: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(
+        (summary["uploaded"].as_u64(), summary["failed"].as_u64()),
+        (Some(0), Some(0))
+    );
+    assert_eq!(f.emu.requests().len(), 1, "a no-op");
+
+    // A remote name with a backslash: skipped on download, and the local one is kept.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(f.dfs.upload_bytes(
+        &f.remote("bs").join("remote\\name").unwrap(),
+        &Bytes::from_static(b"r"),
+    ))
+    .unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    write(dst.path(), "back\\slash", b"mine");
+    let args = [f.url("bs"), dst.path().to_string_lossy().into_owned()];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    for _ in 0..2 {
+        let down = cli_sync(&f, &args);
+        let stderr = crate::util::text(&down.stderr);
+        assert_eq!(down.status.code(), Some(0), "{stderr}");
+        assert!(stderr.contains("skipped remote `remote\\name`"), "{stderr}");
+    }
+    assert_eq!(
+        std::fs::read(dst.path().join("back\\slash")).unwrap(),
+        b"mine"
+    );
+    assert!(!dst.path().join("remote\\name").exists());
+}
+
+/// Issue 8 item 8: a local `.fabric-remote-manifest` was uploaded over the manifest (and
+/// re-uploaded every run). Reserved names at the root are skipped with a warning; the
+/// remote manifest stays ours and a re-run is a no-op.
+#[test]
+fn issue_8_reserved_names_are_never_uploaded() {
+    let f = Fixture::new(Config::default());
+    let src = tempfile::tempdir().unwrap();
+    sample_tree(src.path(), 3);
+    write(src.path(), MANIFEST, b"not a manifest");
+    write(src.path(), LOCK, b"not a lock");
+    write(
+        src.path(),
+        &format!("sub/{MANIFEST}"),
+        b"below the root it is content",
+    );
+    let args = [
+        src.path().to_string_lossy().into_owned(),
+        f.url("reserved"),
+        "--json".into(),
+    ];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let first = cli_sync(&f, &args);
+    let stderr = crate::util::text(&first.stderr);
+    assert_eq!(first.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "warning: skipped `{MANIFEST}`: the name is reserved"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("warning: skipped `{LOCK}`")),
+        "{stderr}"
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
+    assert_eq!(summary["uploaded"], 4);
+    let manifest = std::fs::read(f.remote_dir("reserved").join(MANIFEST)).unwrap();
+    assert!(manifest.starts_with(b"fabric-remote-manifest v"));
+    assert!(f.remote_dir(&format!("reserved/sub/{MANIFEST}")).exists());
+    f.emu.clear_requests();
+    let again = cli_sync(&f, &args);
+    let summary: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(summary["uploaded"], 0);
+    assert_eq!(f.emu.requests().len(), 1, "a no-op");
+}
+
+/// Issue 8 item 1 (the flood's other cause): an error that makes the whole root unusable
+/// mid-run — here the token is revoked after the first files landed — stops the remaining
+/// transfers with one sentence instead of one line per file. The files that did land are
+/// journaled, so the next run (with a good token) sends only the rest.
+#[test]
+fn issue_8_a_root_wide_error_mid_run_is_one_sentence_not_one_line_per_file() {
+    let f = Fixture::new(Config {
+        latency_ms: 5,
+        ..Config::default()
+    });
+    let src = tempfile::tempdir().unwrap();
+    sample_tree(src.path(), 200);
+    let mut child = fabric_remote()
+        .args(["sync", "--concurrency", "4"])
+        .arg(src.path())
+        .arg(f.url("revoked"))
+        .env("FABRIC_REMOTE_TOKEN", "tok-revoked-midway")
+        .env("FABRIC_REMOTE_CACHE_DIR", f.cache.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while committed(&f.emu.requests()).len() < 10 {
+        assert!(std::time::Instant::now() < deadline, "no progress");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    f.emu.revoke_token("tok-revoked-midway");
+    let out = {
+        let _ = child.wait();
+        let mut stderr = String::new();
+        use std::io::Read;
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
+        (child.try_wait().unwrap().and_then(|s| s.code()), stderr)
+    };
+    let (code, stderr) = out;
+    assert_eq!(code, Some(2), "{stderr}");
+    assert_eq!(
+        stderr.lines().filter(|l| l.starts_with("error:")).count(),
+        1,
+        "{stderr}"
+    );
+    assert!(!stderr.contains("failed: "), "no line per file: {stderr}");
+    assert!(stderr.contains("401"), "{stderr}");
+    let landed = committed(&f.emu.requests()).len();
+    assert!(landed < 200, "the run stopped early");
+
+    f.emu.clear_requests();
+    let rest = cli_sync(
+        &f,
+        &[&src.path().to_string_lossy(), &f.url("revoked"), "--json"],
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&rest.stdout).unwrap();
+    assert_eq!(summary["uploaded"].as_u64().unwrap() as usize, 200 - landed);
+    assert_eq!(remote_tree(&f, "revoked"), tree(src.path()));
 }

@@ -25,9 +25,13 @@ pub fn python() -> PathBuf {
         .clone()
 }
 
-/// A `Command` for the `fabric-remote` binary under test.
+/// A `Command` for the `fabric-remote` binary under test. `FABRIC_REMOTE_TEST_BIN` points
+/// the CLI tests at another build (to measure an older version with the same tests).
 pub fn fabric_remote() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_fabric-remote"))
+    match std::env::var_os("FABRIC_REMOTE_TEST_BIN") {
+        Some(bin) => Command::new(bin),
+        None => Command::new(env!("CARGO_BIN_EXE_fabric-remote")),
+    }
 }
 
 /// Lossy UTF-8 of a process output stream.
@@ -49,6 +53,20 @@ pub fn assert_usage_error(out: &Output) -> String {
             || l.starts_with("  Caused by:")),
         "{stderr}"
     );
+    stderr
+}
+
+/// Like [`assert_usage_error`], but `warning:` lines may come first (a scan's warnings).
+pub fn assert_usage_error_after_warnings(out: &Output) -> String {
+    let stderr = text(&out.stderr);
+    let kept: String = stderr
+        .lines()
+        .filter(|l| !l.starts_with("warning:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let mut copy = out.clone();
+    copy.stderr = kept.into_bytes();
+    assert_usage_error(&copy);
     stderr
 }
 

@@ -18,17 +18,18 @@ use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::lro::{self, OpKind};
-use super::{Req, bad_input, empty_response, json_response, new_id, paginate, require_guid};
+use super::definition::{
+    Definition, FORMAT_V1, FORMAT_V2, ItemInfo, PLATFORM_PART, Part, SJD_TYPE, definition_json,
+    invalid_format, platform_name, validate_definition,
+};
+use super::lro;
+use super::{
+    Req, bad_input, bad_query, empty_response, json_response, new_id, paginate, require_guid,
+};
 use crate::error::{Result, ServiceError};
-use crate::state::{Lakehouse, State, lock};
-use crate::util;
-
-pub(crate) const SJD_TYPE: &str = "SparkJobDefinition";
-pub(crate) const CONFIG_PART: &str = "SparkJobDefinitionV1.json";
-const PLATFORM_PART: &str = ".platform";
-const FORMAT_V1: &str = "SparkJobDefinitionV1";
-const FORMAT_V2: &str = "SparkJobDefinitionV2";
+use crate::ids;
+use crate::lock::lock;
+use crate::state::{Lakehouse, State};
 
 /// A Spark Job Definition as persisted.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -51,19 +52,14 @@ pub(crate) struct Sjd {
     pub pending: bool,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct Part {
-    pub path: String,
-    pub payload: String,
-}
-
-/// A validated definition from a request.
-#[derive(Debug, Clone)]
-pub(crate) struct Definition {
-    pub format: Option<String>,
-    pub parts: Vec<Part>,
-    /// The decoded `.platform`, when sent.
-    pub platform: Option<Value>,
+impl Sjd {
+    pub(crate) fn info(&self) -> ItemInfo<'_> {
+        ItemInfo {
+            id: &self.id,
+            display_name: &self.display_name,
+            description: &self.description,
+        }
+    }
 }
 
 /// Which workspace a path names.
@@ -84,7 +80,7 @@ fn decoys(state: &State) -> Vec<Decoy> {
         .into_iter()
         .filter(|(n, _)| *n != state.workspace_name)
         .map(|(name, kind)| Decoy {
-            id: util::guid_from_name("decoy-workspace", name),
+            id: ids::guid_from_name("decoy-workspace", name),
             name,
             kind,
         })
@@ -135,7 +131,7 @@ pub(crate) fn require_capacity(state: &State) -> Result<()> {
 }
 
 pub(crate) fn capacity_id(state: &State) -> String {
-    util::guid_from_name("capacity", &state.workspace_name)
+    ids::guid_from_name("capacity", &state.workspace_name)
 }
 
 // ---- workspaces -----------------------------------------------------------------
@@ -202,7 +198,7 @@ fn onelake_root(state: &State, base: &str, item_id: &str) -> String {
 }
 
 fn sql_endpoint_id(lh: &Lakehouse) -> String {
-    util::guid_from_name("sqlendpoint", &lh.id)
+    ids::guid_from_name("sqlendpoint", &lh.id)
 }
 
 fn lakehouse_json(state: &State, r: &Req, lh: &Lakehouse) -> Value {
@@ -488,7 +484,15 @@ pub(crate) fn create_item(state: &Arc<State>, r: &Req, ws: Ws, generic: bool) ->
         sjd
     };
     if sjd.pending {
-        return Ok(lro::start(state, r, OpKind::Create { item_id: sjd.id }));
+        let (id, base) = (sjd.id, r.base.clone());
+        return Ok(lro::start(
+            state,
+            r,
+            Box::new(move |st| {
+                let sjd = finish_create(st, &id)?;
+                Ok(Some(sjd_json(st, &base, &sjd)))
+            }),
+        ));
     }
     Ok(json_response(
         StatusCode::CREATED,
@@ -558,6 +562,34 @@ pub(crate) fn delete_item(state: &State, ws: Ws, id: &str) -> Result<Response> {
 
 // ---- definitions ----------------------------------------------------------------
 
+/// A lakehouse's definition: `lakehouse.metadata.json` (an empty object for a lakehouse
+/// without schemas) and `.platform`. The part list follows Microsoft's "Lakehouse
+/// definition" article; the exact payloads the service returns are UNCONFIRMED.
+fn lakehouse_definition(r: &Req, lh: &Lakehouse) -> Result<Response> {
+    match r.query.get("format") {
+        None => {}
+        Some(f) if f.eq_ignore_ascii_case("LakehouseDefinitionV1") => {}
+        Some(f) => return Err(invalid_format(f)),
+    }
+    let platform = json!({
+        "$schema": "https://developer.microsoft.com/json-schemas/fabric/gitIntegration/platformProperties/2.0.0/schema.json",
+        "metadata": {"type": "Lakehouse", "displayName": lh.name},
+        "config": {"version": "2.0", "logicalId": ids::guid_from_name("logical", &lh.id)},
+    });
+    let part = |path: &str, v: &Value| {
+        json!({
+            "path": path,
+            "payload": STANDARD.encode(serde_json::to_string_pretty(v).unwrap_or_default()),
+            "payloadType": "InlineBase64",
+        })
+    };
+    let body = json!({"definition": {"parts": [
+        part("lakehouse.metadata.json", &json!({})),
+        part(PLATFORM_PART, &platform),
+    ]}});
+    Ok(json_response(StatusCode::OK, &body))
+}
+
 fn wants_v2(r: &Req) -> Result<bool> {
     match r.query.get("format") {
         None => Ok(false),
@@ -567,32 +599,31 @@ fn wants_v2(r: &Req) -> Result<bool> {
     }
 }
 
-fn invalid_format(f: &str) -> ServiceError {
-    ServiceError::new(
-        StatusCode::BAD_REQUEST,
-        "InvalidDefinitionFormat",
-        format!("The definition format '{f}' is not supported for this item type."),
-    )
-}
-
 pub(crate) fn get_definition(state: &Arc<State>, r: &Req, ws: Ws, id: &str) -> Result<Response> {
     require_guid("item", id)?;
+    if let Some(lh) = find_lakehouse(state, ws, id) {
+        return lakehouse_definition(r, lh);
+    }
     if let Some(e) = not_supported_for_item(state, ws, id) {
         return Err(e);
     }
     let sjd = find_sjd(state, ws, id)?;
     let v2 = wants_v2(r)?;
     if state.fabric.lro_coin() {
+        let id = sjd.id;
         return Ok(lro::start(
             state,
             r,
-            OpKind::GetDefinition {
-                item_id: sjd.id,
-                v2,
-            },
+            Box::new(move |st| {
+                let sjd = find_sjd(st, Ws::Main, &id)?;
+                Ok(Some(definition_json(sjd.info(), &sjd.parts, v2)))
+            }),
         ));
     }
-    Ok(json_response(StatusCode::OK, &definition_json(&sjd, v2)))
+    Ok(json_response(
+        StatusCode::OK,
+        &definition_json(sjd.info(), &sjd.parts, v2),
+    ))
 }
 
 pub(crate) fn update_definition(state: &Arc<State>, r: &Req, ws: Ws, id: &str) -> Result<Response> {
@@ -601,7 +632,11 @@ pub(crate) fn update_definition(state: &Arc<State>, r: &Req, ws: Ws, id: &str) -
         return Err(e);
     }
     let sjd = find_sjd(state, ws, id)?;
-    let update_metadata = r.query.bool("updateMetadata")?;
+    let update_metadata = r
+        .query
+        .bool("updateMetadata")
+        .map_err(bad_query)?
+        .unwrap_or(false);
     let body = r
         .json()?
         .ok_or_else(|| bad_input("The request body is required."))?;
@@ -619,26 +654,18 @@ pub(crate) fn update_definition(state: &Arc<State>, r: &Req, ws: Ws, id: &str) -
         check_metadata_name(state, &sjd.id, &def)?;
     }
     if state.fabric.lro_coin() {
+        let id = sjd.id;
         return Ok(lro::start(
             state,
             r,
-            OpKind::UpdateDefinition {
-                item_id: sjd.id,
-                def,
-                update_metadata,
-            },
+            Box::new(move |st| {
+                apply_definition(st, &id, def, update_metadata)?;
+                Ok(None)
+            }),
         ));
     }
     apply_definition(state, &sjd.id, def, update_metadata)?;
     Ok(empty_response(StatusCode::OK))
-}
-
-fn platform_name(def: &Definition) -> Option<String> {
-    def.platform
-        .as_ref()?
-        .pointer("/metadata/displayName")?
-        .as_str()
-        .map(str::to_owned)
 }
 
 fn check_metadata_name(state: &State, id: &str, def: &Definition) -> Result<()> {
@@ -683,225 +710,6 @@ fn apply(dir: &Path, sjd: &mut Sjd, def: Definition, update_metadata: bool) {
     sjd.format = def.format;
     sjd.parts = def.parts;
     materialise(dir, sjd);
-}
-
-/// The `{"definition": …}` body of getDefinition. V1 (the default) leaves out the
-/// `Main/` and `Libs/` parts; `.platform` is generated from the item.
-pub(crate) fn definition_json(sjd: &Sjd, v2: bool) -> Value {
-    let mut parts = Vec::new();
-    let config = sjd
-        .parts
-        .iter()
-        .find(|p| p.path == CONFIG_PART)
-        .map(|p| p.payload.clone())
-        .unwrap_or_else(|| STANDARD.encode(empty_config().to_string()));
-    parts.push(json!({"path": CONFIG_PART, "payload": config, "payloadType": "InlineBase64"}));
-    if v2 {
-        for p in sjd.parts.iter().filter(|p| p.path != CONFIG_PART) {
-            parts
-                .push(json!({"path": p.path, "payload": p.payload, "payloadType": "InlineBase64"}));
-        }
-    }
-    let platform = json!({
-        "$schema": "https://developer.microsoft.com/json-schemas/fabric/gitIntegration/platformProperties/2.0.0/schema.json",
-        "metadata": {"type": SJD_TYPE, "displayName": sjd.display_name, "description": sjd.description},
-        "config": {"version": "2.0", "logicalId": util::guid_from_name("logical", &sjd.id)},
-    });
-    parts.push(json!({
-        "path": PLATFORM_PART,
-        "payload": STANDARD.encode(serde_json::to_string_pretty(&platform).unwrap_or_default()),
-        "payloadType": "InlineBase64",
-    }));
-    json!({"definition": {"format": if v2 { FORMAT_V2 } else { FORMAT_V1 }, "parts": parts}})
-}
-
-/// What an SJD created without a definition answers (TF's empty definition).
-fn empty_config() -> Value {
-    json!({
-        "executableFile": null,
-        "defaultLakehouseArtifactId": null,
-        "mainClass": null,
-        "additionalLakehouseIds": [],
-        "retryPolicy": null,
-        "commandLineArguments": null,
-        "additionalLibraryUris": [],
-        "language": null,
-        "environmentArtifactId": null,
-    })
-}
-
-/// The decoded `SparkJobDefinitionV1.json` of an SJD.
-pub(crate) fn sjd_config(sjd: &Sjd) -> Value {
-    sjd.parts
-        .iter()
-        .find(|p| p.path == CONFIG_PART)
-        .and_then(|p| STANDARD.decode(&p.payload).ok())
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_else(empty_config)
-}
-
-fn invalid_parts(msg: String) -> ServiceError {
-    ServiceError::new(StatusCode::BAD_REQUEST, "InvalidDefinitionParts", msg)
-}
-
-/// Validates a request's `definition` like the real service would. Codes are from the
-/// GOSDK list; which code the service picks for each fault is UNCONFIRMED:
-/// unknown `format` → `InvalidDefinitionFormat`; `payloadType` other than
-/// `InlineBase64` → `UnsupportedPayloadType`; no `SparkJobDefinitionV1.json` →
-/// `MissingDefinitionParts`; bad base64, bad JSON, wrongly typed fields (e.g.
-/// `commandLineArguments` as an array), unknown or duplicate part paths, `Main/`/`Libs/`
-/// parts outside V2 → `InvalidDefinitionParts`; an unparsable `.platform` →
-/// `InvalidPlatformFile`.
-pub(crate) fn validate_definition(v: &Value) -> Result<Definition> {
-    let obj = v
-        .as_object()
-        .ok_or_else(|| bad_input("The definition must be an object."))?;
-    let format = match obj.get("format") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(f)) if f == FORMAT_V1 || f == FORMAT_V2 => Some(f.clone()),
-        Some(Value::String(f)) => return Err(invalid_format(f)),
-        Some(_) => return Err(invalid_format("?")),
-    };
-    let v2 = format.as_deref() == Some(FORMAT_V2);
-    let parts = match obj.get("parts") {
-        Some(Value::Array(a)) if !a.is_empty() => a,
-        _ => {
-            return Err(ServiceError::new(
-                StatusCode::BAD_REQUEST,
-                "MissingDefinitionParts",
-                "The definition has no parts.",
-            ));
-        }
-    };
-    let mut out = Vec::new();
-    let mut platform = None;
-    let mut seen = std::collections::HashSet::new();
-    for p in parts {
-        let path = p
-            .get("path")
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| invalid_parts("Every definition part needs a path.".into()))?;
-        match p.get("payloadType").and_then(Value::as_str) {
-            Some("InlineBase64") => {}
-            other => {
-                return Err(ServiceError::new(
-                    StatusCode::BAD_REQUEST,
-                    "UnsupportedPayloadType",
-                    format!(
-                        "Payload type '{}' of part '{path}' is not supported.",
-                        other.unwrap_or("")
-                    ),
-                ));
-            }
-        }
-        let payload = p
-            .get("payload")
-            .and_then(Value::as_str)
-            .ok_or_else(|| invalid_parts(format!("Part '{path}' has no payload.")))?;
-        let bytes = STANDARD.decode(payload).map_err(|_| {
-            invalid_parts(format!("The payload of part '{path}' is not valid base64."))
-        })?;
-        if !seen.insert(path.to_owned()) {
-            return Err(invalid_parts(format!(
-                "Part '{path}' appears more than once."
-            )));
-        }
-        if path == PLATFORM_PART {
-            let pv: Value = serde_json::from_slice(&bytes).map_err(|_| {
-                ServiceError::new(
-                    StatusCode::BAD_REQUEST,
-                    "InvalidPlatformFile",
-                    "The .platform part is not valid JSON.",
-                )
-            })?;
-            platform = Some(pv);
-            continue;
-        }
-        if path == CONFIG_PART {
-            check_config(&bytes)?;
-        } else if let Some(name) = path
-            .strip_prefix("Main/")
-            .or_else(|| path.strip_prefix("Libs/"))
-        {
-            if !v2 {
-                return Err(invalid_parts(format!(
-                    "Part '{path}' is only allowed in the {FORMAT_V2} format."
-                )));
-            }
-            if name.is_empty() || name.contains('/') || name == "." || name == ".." {
-                return Err(invalid_parts(format!("Part path '{path}' is not valid.")));
-            }
-        } else {
-            return Err(invalid_parts(format!(
-                "Part '{path}' is not a valid part of a Spark Job Definition."
-            )));
-        }
-        out.push(Part {
-            path: path.to_owned(),
-            payload: payload.to_owned(),
-        });
-    }
-    if !out.iter().any(|p| p.path == CONFIG_PART) {
-        return Err(ServiceError::new(
-            StatusCode::BAD_REQUEST,
-            "MissingDefinitionParts",
-            format!("The definition lacks the required part '{CONFIG_PART}'."),
-        ));
-    }
-    Ok(Definition {
-        format,
-        parts: out,
-        platform,
-    })
-}
-
-fn check_config(bytes: &[u8]) -> Result<()> {
-    let v: Value = serde_json::from_slice(bytes)
-        .map_err(|e| invalid_parts(format!("{CONFIG_PART} is not valid JSON: {e}")))?;
-    let obj = v
-        .as_object()
-        .ok_or_else(|| invalid_parts(format!("{CONFIG_PART} must be a JSON object.")))?;
-    let string_fields = [
-        "executableFile",
-        "defaultLakehouseArtifactId",
-        "mainClass",
-        "commandLineArguments",
-        "language",
-        "environmentArtifactId",
-    ];
-    for f in string_fields {
-        match obj.get(f) {
-            None | Some(Value::Null | Value::String(_)) => {}
-            Some(_) => {
-                return Err(invalid_parts(format!(
-                    "{CONFIG_PART}: field '{f}' must be a string or null."
-                )));
-            }
-        }
-    }
-    for f in ["additionalLakehouseIds", "additionalLibraryUris"] {
-        match obj.get(f) {
-            None | Some(Value::Null) => {}
-            Some(Value::Array(a)) if a.iter().all(Value::is_string) => {}
-            Some(_) => {
-                return Err(invalid_parts(format!(
-                    "{CONFIG_PART}: field '{f}' must be an array of strings."
-                )));
-            }
-        }
-    }
-    for f in ["defaultLakehouseArtifactId", "environmentArtifactId"] {
-        if let Some(s) = obj.get(f).and_then(Value::as_str)
-            && !s.is_empty()
-            && !util::is_guid(s)
-        {
-            return Err(invalid_parts(format!(
-                "{CONFIG_PART}: field '{f}' must be a GUID."
-            )));
-        }
-    }
-    Ok(())
 }
 
 // ---- persistence ----------------------------------------------------------------

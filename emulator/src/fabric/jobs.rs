@@ -25,14 +25,16 @@ use axum::response::Response;
 use serde_json::{Map, Value, json};
 
 use super::items::{self, Ws, find_sjd, require_capacity};
-use super::runner;
+use super::runner::{self, Exit, Logs, Overrides};
 use super::{
-    Req, bad_input, empty_response, fabric_time, invalid_parameter, json_response, livy_time,
-    new_id, paginate, require_guid, set_header,
+    Req, bad_input, bad_query, empty_response, fabric_time, invalid_parameter, json_response,
+    livy_time, new_id, paginate, require_guid, set_header,
 };
 use crate::error::{Result, ServiceError};
-use crate::state::{State, lock};
-use crate::util;
+use crate::ids;
+use crate::lock::lock;
+use crate::state::State;
+use crate::time;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum JobStatus {
@@ -97,15 +99,6 @@ pub(crate) struct Job {
     pub cancel_requested: bool,
 }
 
-/// Per-run overrides from `{"executionData": {...}}`.
-#[derive(Debug, Default)]
-pub(crate) struct Overrides {
-    pub executable_file: Option<String>,
-    pub command_line_arguments: Option<String>,
-    /// `(workspaceId, itemId)` of `defaultLakehouseId`.
-    pub default_lakehouse: Option<(String, String)>,
-}
-
 fn invalid_job_type(t: &str) -> ServiceError {
     ServiceError::new(
         StatusCode::BAD_REQUEST,
@@ -157,7 +150,7 @@ fn parse_overrides(r: &Req) -> Result<Overrides> {
             let ws = string(m, "workspaceId")?;
             let item = string(m, "itemId")?;
             match (ws, item) {
-                (Some(ws), Some(item)) if util::is_guid(&ws) && util::is_guid(&item) => {
+                (Some(ws), Some(item)) if ids::is_guid(&ws) && ids::is_guid(&item) => {
                     o.default_lakehouse = Some((ws, item));
                 }
                 _ => {
@@ -206,7 +199,7 @@ pub(crate) fn run(
     require_capacity(state)?;
     let overrides = parse_overrides(r)?;
 
-    let now = util::now_nanos();
+    let now = time::now_nanos();
     let jid = new_id(state);
     let mut job = Job {
         id: jid.clone(),
@@ -247,17 +240,21 @@ pub(crate) fn run(
         jobs.push(job.clone());
         active
     };
-    if !deduped {
-        let started = runner::plan(state, &sjd, &overrides, &job)
-            .and_then(|plan| runner::spawn(state.clone(), jid.clone(), plan));
+    if !deduped && let Some(livy) = &job.livy {
+        let logs = Logs {
+            stdout: &livy.stdout,
+            stderr: &livy.stderr,
+        };
+        let started = runner::plan(state, &sjd, &overrides, &jid, logs).and_then(|plan| {
+            runner::spawn(&state.fabric.python, &plan, &state.workspace_id)
+                .map(|(child, pid)| (child, pid, plan))
+        });
         match started {
-            Ok(_pid) => {}
+            Ok((child, pid, _plan)) => track(state, &jid, child, pid, livy.stderr.clone()),
             Err(reason) => {
-                if let Some(l) = &job.livy {
-                    let _ = std::fs::create_dir_all(l.stderr.parent().unwrap_or(&state.fabric.dir));
-                    let _ = std::fs::write(&l.stdout, b"");
-                    let _ = std::fs::write(&l.stderr, format!("{reason}\n"));
-                }
+                let _ = std::fs::create_dir_all(livy.stderr.parent().unwrap_or(&state.fabric.dir));
+                let _ = std::fs::write(&livy.stdout, b"");
+                let _ = std::fs::write(&livy.stderr, format!("{reason}\n"));
                 finish(state, &jid, JobStatus::Failed, Some(reason));
             }
         }
@@ -272,6 +269,42 @@ pub(crate) fn run(
     Ok(resp)
 }
 
+/// Marks a started driver `InProgress` and waits for it in the background; its end
+/// decides the job's state (`Cancelled` when a cancel was asked for).
+fn track(
+    state: &Arc<State>,
+    jid: &str,
+    child: tokio::process::Child,
+    pid: i32,
+    stderr: std::path::PathBuf,
+) {
+    {
+        let mut jobs = lock(&state.fabric.jobs);
+        match jobs.iter_mut().find(|j| j.id == jid) {
+            Some(j) if j.status == JobStatus::NotStarted => {
+                j.status = JobStatus::InProgress;
+                j.pid = Some(pid);
+            }
+            // Cancelled while starting: the waiter below reaps it.
+            _ => runner::kill_group(pid),
+        }
+    }
+    let state = state.clone();
+    let jid = jid.to_owned();
+    tokio::spawn(async move {
+        let exit = runner::wait(child, pid, &stderr).await;
+        let cancelled = lock(&state.fabric.jobs)
+            .iter()
+            .any(|j| j.id == jid && j.cancel_requested);
+        let (status, reason) = match exit {
+            _ if cancelled => (JobStatus::Cancelled, None),
+            Exit::Success => (JobStatus::Completed, None),
+            Exit::Failure(why) => (JobStatus::Failed, Some(why)),
+        };
+        finish(&state, &jid, status, reason);
+    });
+}
+
 /// Moves a job to a terminal state (once).
 pub(crate) fn finish(state: &State, jid: &str, status: JobStatus, reason: Option<String>) {
     let mut jobs = lock(&state.fabric.jobs);
@@ -279,7 +312,7 @@ pub(crate) fn finish(state: &State, jid: &str, status: JobStatus, reason: Option
         && j.status.is_active()
     {
         j.status = status;
-        j.end_ns = Some(util::now_nanos());
+        j.end_ns = Some(time::now_nanos());
         j.pid = None;
         j.failure = match status {
             JobStatus::Failed => Some((
@@ -315,7 +348,7 @@ fn visible(state: &State, j: &Job, now: u64) -> bool {
 
 /// A visible job of `item_id`, cloned.
 fn find_job(state: &State, item_id: &str, jid: &str) -> Result<Job> {
-    let now = util::now_nanos();
+    let now = time::now_nanos();
     lock(&state.fabric.jobs)
         .iter()
         .find(|j| j.id.eq_ignore_ascii_case(jid) && j.item_id.eq_ignore_ascii_case(item_id))
@@ -355,7 +388,7 @@ pub(crate) fn list_instances(state: &State, r: &Req, ws: Ws, id: &str) -> Result
     if items::not_supported_for_item(state, ws, id).is_none() {
         find_sjd(state, ws, id)?;
     }
-    let now = util::now_nanos();
+    let now = time::now_nanos();
     let all: Vec<Value> = lock(&state.fabric.jobs)
         .iter()
         .rev()
@@ -391,7 +424,7 @@ pub(crate) fn cancel(state: &State, r: &Req, ws: Ws, id: &str, jid: &str) -> Res
             Some(pid) => runner::kill_group(pid),
             None => {
                 j.status = JobStatus::Cancelled;
-                j.end_ns = Some(util::now_nanos());
+                j.end_ns = Some(time::now_nanos());
             }
         }
     }
@@ -408,7 +441,7 @@ pub(crate) fn cancel(state: &State, r: &Req, ws: Ws, id: &str, jid: &str) -> Res
 // ---- Livy sessions and driver logs -------------------------------------------------
 
 fn livy_json(state: &State, j: &Job, l: &Livy) -> Value {
-    let now = util::now_nanos();
+    let now = time::now_nanos();
     let end = j.end_ns.unwrap_or(now);
     let secs = end.saturating_sub(j.submit_ns) as f64 / 1e9;
     let item_ref = json!({
@@ -424,7 +457,7 @@ fn livy_json(state: &State, j: &Job, l: &Livy) -> Value {
         "attemptNumber": 1,
         "maxNumberOfAttempts": 1,
         "livyName": j.item_name,
-        "submitter": {"id": util::guid_from_name("submitter", &state.workspace_id), "type": "User"},
+        "submitter": {"id": ids::guid_from_name("submitter", &state.workspace_id), "type": "User"},
         "item": item_ref,
         "itemName": j.item_name,
         "itemType": "SparkJobDefinition",
@@ -523,10 +556,10 @@ pub(crate) async fn driver_log(
         None => return Err(bad_input("The query parameter 'fileName' is required.")),
     };
     let data = tokio::fs::read(path).await.unwrap_or_default();
-    if r.query.bool("meta")? {
+    if r.query.bool("meta").map_err(bad_query)?.unwrap_or(false) {
         let modified = std::fs::metadata(path)
             .and_then(|m| m.modified())
-            .map(util::nanos_since_epoch)
+            .map(time::nanos_since_epoch)
             .unwrap_or(j.submit_ns);
         let body = json!({
             "containerId": format!("container_{}_01_000001", l.app_id.trim_start_matches("application_")),
@@ -541,11 +574,17 @@ pub(crate) async fn driver_log(
         });
         return Ok(json_response(StatusCode::OK, &body));
     }
-    let data = if r.query.bool("isPartial")? {
-        let offset = r.query.u64("offset")?.unwrap_or(0) as usize;
+    let data = if r
+        .query
+        .bool("isPartial")
+        .map_err(bad_query)?
+        .unwrap_or(false)
+    {
+        let offset = r.query.u64("offset").map_err(bad_query)?.unwrap_or(0) as usize;
         let size = r
             .query
-            .u64("size")?
+            .u64("size")
+            .map_err(bad_query)?
             .map(|s| s as usize)
             .unwrap_or(usize::MAX);
         let start = offset.min(data.len());
@@ -554,7 +593,11 @@ pub(crate) async fn driver_log(
     } else {
         data
     };
-    let download = r.query.bool("isDownload")?;
+    let download = r
+        .query
+        .bool("isDownload")
+        .map_err(bad_query)?
+        .unwrap_or(false);
     let mut resp = Response::new(Body::from(data));
     resp.headers_mut().insert(
         header::CONTENT_TYPE,

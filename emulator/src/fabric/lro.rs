@@ -2,9 +2,10 @@
 //! `Retry-After`), `GET /v1/operations/{id}` and `GET /v1/operations/{id}/result`.
 //!
 //! An operation is `NotStarted` for its first tenth, `Running` until
-//! `Config::lro_duration_ms` has passed, then its effect is applied (the created item
-//! becomes visible, the new definition is stored, the definition is read) and it is
-//! `Succeeded` — or `Failed` when the item vanished meanwhile.
+//! `Config::lro_duration_ms` has passed, then its work runs (the caller's closure: the
+//! created item becomes visible, the new definition is stored, the definition is read)
+//! and it is `Succeeded` — or `Failed` with the work's error. This module knows nothing
+//! of what the work is.
 //!
 //! UNCONFIRMED choices: `/result` before success answers 400 `OperationNotSucceeded`
 //! and on an operation without result 400 `OperationHasNoResult` (codes from the GOSDK
@@ -18,26 +19,11 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use super::items::{self, Definition};
 use super::{Req, empty_response, fabric_time, json_response, new_id, set_header};
 use crate::error::{Result, ServiceError};
-use crate::state::{State, lock};
-use crate::util;
-
-pub(crate) enum OpKind {
-    Create {
-        item_id: String,
-    },
-    GetDefinition {
-        item_id: String,
-        v2: bool,
-    },
-    UpdateDefinition {
-        item_id: String,
-        def: Definition,
-        update_metadata: bool,
-    },
-}
+use crate::lock::lock;
+use crate::state::State;
+use crate::time;
 
 enum Outcome {
     Pending,
@@ -53,10 +39,14 @@ pub(crate) struct Operation {
     outcome: Outcome,
 }
 
-/// Registers an operation for `kind`, schedules its completion and answers the 202.
-pub(crate) fn start(state: &Arc<State>, r: &Req, kind: OpKind) -> Response {
+/// The work an operation does when its time is up: `Some(result)`, `None` for an
+/// operation without result, or the error it fails with.
+pub(crate) type Work = Box<dyn FnOnce(&State) -> Result<Option<Value>> + Send>;
+
+/// Registers an operation doing `work`, schedules its completion and answers the 202.
+pub(crate) fn start(state: &Arc<State>, r: &Req, work: Work) -> Response {
     let id = new_id(state);
-    let now = util::now_nanos();
+    let now = time::now_nanos();
     let duration = state.fabric.lro_duration;
     lock(&state.fabric.ops).insert(
         id.clone(),
@@ -69,13 +59,16 @@ pub(crate) fn start(state: &Arc<State>, r: &Req, kind: OpKind) -> Response {
     );
     let st = state.clone();
     let op_id = id.clone();
-    let base = r.base.clone();
     tokio::spawn(async move {
         tokio::time::sleep(duration).await;
-        let outcome = complete(&st, kind, &base);
+        let outcome = match work(&st) {
+            Ok(Some(v)) => Outcome::Result(v),
+            Ok(None) => Outcome::NoResult,
+            Err(e) => Outcome::Failed(e),
+        };
         if let Some(op) = lock(&st.fabric.ops).get_mut(&op_id) {
             op.outcome = outcome;
-            op.updated_ns = util::now_nanos();
+            op.updated_ns = time::now_nanos();
         }
     });
     let mut resp = empty_response(StatusCode::ACCEPTED);
@@ -93,30 +86,6 @@ pub(crate) fn start(state: &Arc<State>, r: &Req, kind: OpKind) -> Response {
     resp
 }
 
-fn complete(state: &State, kind: OpKind, base: &str) -> Outcome {
-    let run = || -> Result<Outcome> {
-        match kind {
-            OpKind::Create { item_id } => {
-                let sjd = items::finish_create(state, &item_id)?;
-                Ok(Outcome::Result(items::sjd_json(state, base, &sjd)))
-            }
-            OpKind::GetDefinition { item_id, v2 } => {
-                let sjd = items::find_sjd(state, items::Ws::Main, &item_id)?;
-                Ok(Outcome::Result(items::definition_json(&sjd, v2)))
-            }
-            OpKind::UpdateDefinition {
-                item_id,
-                def,
-                update_metadata,
-            } => {
-                items::apply_definition(state, &item_id, def, update_metadata)?;
-                Ok(Outcome::NoResult)
-            }
-        }
-    };
-    run().unwrap_or_else(Outcome::Failed)
-}
-
 fn not_found() -> ServiceError {
     ServiceError::new(
         StatusCode::NOT_FOUND,
@@ -131,7 +100,7 @@ pub(crate) fn get_state(state: &State, r: &Req, id: &str) -> Result<Response> {
         .get(&id.to_ascii_lowercase())
         .or_else(|| ops.get(id))
         .ok_or_else(not_found)?;
-    let now = util::now_nanos();
+    let now = time::now_nanos();
     let elapsed = now.saturating_sub(op.created_ns);
     let total = (op.duration.as_nanos() as u64).max(1);
     let (status, percent, error, done) = match &op.outcome {

@@ -1,7 +1,9 @@
-//! The Fabric REST side (`/v1/...`), shaped after `reference/fabric-rest-api.md`.
+//! The Fabric REST side (`/v1/...`), shaped after Microsoft's Fabric REST API specification
+//! (`microsoft/fabric-rest-api-specs`) and what its clients rely on.
 //!
 //! - `items`: workspaces, items, lakehouses, Spark Job Definitions and their definitions
 //!   (persisted under `DATA/.emulator/fabric/`).
+//! - `definition`: SJD definitions: validation and the getDefinition document.
 //! - `lro`: long-running operations (`/v1/operations/{id}[/result]`), used by SJD create,
 //!   getDefinition and updateDefinition when a seeded coin says so (`Config::lro_rate`).
 //! - `jobs`: job instances (run, get, list, cancel), Livy sessions and driver logs.
@@ -11,6 +13,7 @@
 //! including unknown routes, carries the Fabric error shape
 //! (`{"requestId","errorCode","message"}` + `x-ms-public-api-error-code`).
 
+mod definition;
 mod items;
 mod jobs;
 mod lro;
@@ -33,9 +36,12 @@ use serde_json::Value;
 
 use crate::Config;
 use crate::error::{Result, ServiceError};
-use crate::server::RequestCtx;
-use crate::state::{State, lock};
-use crate::util;
+use crate::ids;
+use crate::lock::lock;
+use crate::request::{BadQuery, Query, RequestCtx, Surface};
+use crate::state::State;
+use crate::time;
+use crate::token;
 
 pub(crate) use items::Sjd;
 pub(crate) use jobs::Job;
@@ -81,14 +87,14 @@ impl Fabric {
             sjds: Mutex::new(sjds),
             ops: Mutex::new(HashMap::new()),
             jobs: Mutex::new(Vec::new()),
-            app_epoch_ms: util::now_nanos() / 1_000_000,
+            app_epoch_ms: time::now_nanos() / 1_000_000,
         })
     }
 
     /// The seeded coin: whether this create/getDefinition/updateDefinition answers 202.
     pub fn lro_coin(&self) -> bool {
         let mut rng = lock(&self.rng);
-        util::unit(&mut rng) < self.lro_rate
+        ids::unit(&mut rng) < self.lro_rate
     }
 
     pub fn has_capacity(&self) -> bool {
@@ -151,13 +157,20 @@ async fn handle(AxState(state): AxState<Arc<State>>, req: Request) -> Response {
         .extensions()
         .get::<RequestCtx>()
         .cloned()
-        .unwrap_or_else(|| RequestCtx::new(&state, req.headers(), false, true));
+        .unwrap_or_else(|| {
+            RequestCtx::new(
+                state.next_request_id(),
+                req.headers(),
+                false,
+                Surface::Fabric,
+            )
+        });
     match parse(&state, req).await {
         Ok(r) => match dispatch(&state, r).await {
             Ok(resp) => resp,
-            Err(e) => ctx.error(&e),
+            Err(e) => e.response(&ctx),
         },
-        Err(e) => ctx.error(&e),
+        Err(e) => e.response(&ctx),
     }
 }
 
@@ -180,7 +193,7 @@ async fn parse(state: &State, req: Request) -> Result<Req> {
         .filter(|s| !s.is_empty())
         .map(|s| percent_decode_str(s).decode_utf8_lossy().into_owned())
         .collect();
-    let query = Query::parse(parts.uri.query().unwrap_or(""))?;
+    let query = Query::parse(parts.uri.query().unwrap_or("")).map_err(bad_query)?;
     let host = parts
         .headers
         .get(header::HOST)
@@ -194,7 +207,7 @@ async fn parse(state: &State, req: Request) -> Result<Req> {
         method: parts.method,
         segs,
         query,
-        base: format!("http://{host}"),
+        base: format!("{}://{host}", if state.tls { "https" } else { "http" }),
         raw_path,
         body,
     })
@@ -230,6 +243,7 @@ async fn dispatch_ws(
         ["items"] if post => items::create_item(state, r, ws, true),
         ["lakehouses"] if get => items::list_lakehouses(state, r, ws),
         ["lakehouses", id] if get => items::get_lakehouse(state, r, ws, id),
+        ["lakehouses", id, "getDefinition"] if post => items::get_definition(state, r, ws, id),
         ["sparkJobDefinitions"] if get => items::list_sjds(state, r, ws),
         ["sparkJobDefinitions"] if post => items::create_item(state, r, ws, false),
         ["items" | "sparkJobDefinitions", id] if get => items::get_item(state, r, ws, id, rest[0]),
@@ -283,52 +297,6 @@ async fn dispatch_ws(
 
 // ---- helpers shared by the submodules -------------------------------------------
 
-/// Parsed query string: keys matched case-insensitively, first occurrence wins. Values
-/// are decoded form-style (`+` is a space).
-pub(crate) struct Query(Vec<(String, String)>);
-
-impl Query {
-    fn parse(raw: &str) -> Result<Query> {
-        let mut pairs = Vec::new();
-        for part in raw.split('&').filter(|p| !p.is_empty()) {
-            let (k, v) = part.split_once('=').unwrap_or((part, ""));
-            pairs.push((decode_query(k)?, decode_query(v)?));
-        }
-        Ok(Query(pairs))
-    }
-
-    pub fn get(&self, key: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(key))
-            .map(|(_, v)| v.as_str())
-    }
-
-    pub fn bool(&self, key: &str) -> Result<bool> {
-        match self.get(key) {
-            None => Ok(false),
-            Some(v) if v.eq_ignore_ascii_case("true") => Ok(true),
-            Some(v) if v.eq_ignore_ascii_case("false") => Ok(false),
-            Some(v) => Err(invalid_parameter(key, v)),
-        }
-    }
-
-    pub fn u64(&self, key: &str) -> Result<Option<u64>> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(v) => v.parse().map(Some).map_err(|_| invalid_parameter(key, v)),
-        }
-    }
-}
-
-fn decode_query(s: &str) -> Result<String> {
-    let spaced = s.replace('+', " ");
-    percent_decode_str(&spaced)
-        .decode_utf8()
-        .map(|c| c.into_owned())
-        .map_err(|_| bad_input("The query string is not valid UTF-8."))
-}
-
 /// Everything but RFC 3986 unreserved characters.
 const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
@@ -342,6 +310,11 @@ pub(crate) fn enc(s: &str) -> String {
 
 pub(crate) fn bad_input(msg: impl Into<std::borrow::Cow<'static, str>>) -> ServiceError {
     ServiceError::new(StatusCode::BAD_REQUEST, "InvalidInput", msg)
+}
+
+/// A query parameter with a value the Fabric side cannot use.
+pub(crate) fn bad_query(e: BadQuery) -> ServiceError {
+    invalid_parameter(&e.key, &e.value)
 }
 
 pub(crate) fn invalid_parameter(key: &str, value: &str) -> ServiceError {
@@ -366,7 +339,7 @@ fn endpoint_not_found(r: &Req) -> ServiceError {
 /// Ids in Fabric paths are GUIDs. A name where a GUID belongs is a client bug; the
 /// real service's answer is UNCONFIRMED, we answer 400 `InvalidInput`.
 pub(crate) fn require_guid(what: &str, s: &str) -> Result<()> {
-    if util::is_guid(s) {
+    if ids::is_guid(s) {
         Ok(())
     } else {
         Err(bad_input(format!(
@@ -383,14 +356,14 @@ pub(crate) fn new_id(state: &State) -> String {
 /// `2023-04-22T06:35:00.7812154`: job instance (and LRO) timestamps, 7 fractional
 /// digits and no zone suffix, as the real service writes them.
 pub(crate) fn fabric_time(ns: u64) -> String {
-    let mut s = util::iso8601_7(ns);
+    let mut s = time::iso8601_7(ns);
     s.pop();
     s
 }
 
 /// `2025-01-31T15:37:30.000Z`: Livy session timestamps (SPEC examples).
 pub(crate) fn livy_time(ns: u64) -> String {
-    let s = util::iso8601_7(ns);
+    let s = time::iso8601_7(ns);
     format!("{}Z", &s[..23])
 }
 
@@ -433,10 +406,10 @@ pub(crate) fn paginate(state: &State, r: &Req, items: Vec<Value>) -> Result<Resp
     let start = match r.query.get("continuationToken") {
         None => 0,
         Some(t) => {
-            let payload = util::decode_token(TOKEN_FABRIC, t)
+            let payload = token::decode_token(TOKEN_FABRIC, t)
                 .or_else(|| {
                     let once = percent_decode_str(t).decode_utf8().ok()?;
-                    util::decode_token(TOKEN_FABRIC, &once)
+                    token::decode_token(TOKEN_FABRIC, &once)
                 })
                 .ok_or_else(invalid_token)?;
             let (offset, path) = payload.split_once('\n').ok_or_else(invalid_token)?;
@@ -455,9 +428,12 @@ pub(crate) fn paginate(state: &State, r: &Req, items: Vec<Value>) -> Result<Resp
         .collect();
     let mut body = serde_json::json!({ "value": value });
     if end < total {
-        let token = enc(&util::encode_token(TOKEN_FABRIC, &format!("{end}\n{bind}")));
+        let token = enc(&token::encode_token(
+            TOKEN_FABRIC,
+            &format!("{end}\n{bind}"),
+        ));
         let mut uri = format!("{}{}?", r.base, r.raw_path);
-        for (k, v) in &r.query.0 {
+        for (k, v) in r.query.pairs() {
             if !k.eq_ignore_ascii_case("continuationToken") {
                 uri.push_str(&format!("{}={}&", enc(k), enc(v)));
             }

@@ -19,16 +19,38 @@
 //!   `Completed`, otherwise `Failed` with the last stderr line (a Python exception's
 //!   `ValueError: boom`) in `failureReason.message`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::Arc;
 
 use percent_encoding::percent_decode_str;
 use serde_json::Value;
 
+use super::definition;
 use super::items::{self, Sjd};
-use super::jobs::{self, Job, JobStatus, Overrides};
-use crate::state::{State, lock};
+use crate::lock::lock;
+use crate::state::State;
+
+/// Per-run overrides from `{"executionData": {...}}`.
+#[derive(Debug, Default)]
+pub(crate) struct Overrides {
+    pub executable_file: Option<String>,
+    pub command_line_arguments: Option<String>,
+    /// `(workspaceId, itemId)` of `defaultLakehouseId`.
+    pub default_lakehouse: Option<(String, String)>,
+}
+
+/// Where a run writes its driver logs.
+pub(crate) struct Logs<'a> {
+    pub stdout: &'a std::path::Path,
+    pub stderr: &'a std::path::Path,
+}
+
+/// How a driver process ended.
+pub(crate) enum Exit {
+    Success,
+    /// The reason shown in `failureReason.message`.
+    Failure(String),
+}
 
 pub(crate) struct Plan {
     script: PathBuf,
@@ -43,8 +65,14 @@ pub(crate) struct Plan {
 }
 
 /// Works out what to run, or why the run fails.
-pub(crate) fn plan(state: &State, sjd: &Sjd, o: &Overrides, job: &Job) -> Result<Plan, String> {
-    let config = items::sjd_config(sjd);
+pub(crate) fn plan(
+    state: &State,
+    sjd: &Sjd,
+    o: &Overrides,
+    job_id: &str,
+    logs: Logs<'_>,
+) -> Result<Plan, String> {
+    let config = definition::config(&sjd.parts);
     let text = |k: &str| {
         config
             .get(k)
@@ -87,11 +115,7 @@ pub(crate) fn plan(state: &State, sjd: &Sjd, o: &Overrides, job: &Job) -> Result
         .clone()
         .or_else(|| text("commandLineArguments"))
         .unwrap_or_default();
-    let livy = job
-        .livy
-        .as_ref()
-        .ok_or_else(|| "internal: no Livy session".to_owned())?;
-    let dir = livy
+    let dir = logs
         .stdout
         .parent()
         .map(PathBuf::from)
@@ -102,10 +126,10 @@ pub(crate) fn plan(state: &State, sjd: &Sjd, o: &Overrides, job: &Job) -> Result
         lakehouse_root: lh.root.clone(),
         lakehouse_id: lh.id.clone(),
         item_id: sjd.id.clone(),
-        job_id: job.id.clone(),
+        job_id: job_id.to_owned(),
         work: dir.join("work"),
-        stdout: livy.stdout.clone(),
-        stderr: livy.stderr.clone(),
+        stdout: logs.stdout.to_owned(),
+        stderr: logs.stderr.to_owned(),
     })
 }
 
@@ -167,20 +191,24 @@ fn resolve_executable(state: &State, sjd: &Sjd, url: &str) -> Result<PathBuf, St
     Ok(rest.iter().fold(root, |p, s| p.join(s)))
 }
 
-/// Starts the driver and a task that waits for it; returns its pid (= process group).
-pub(crate) fn spawn(state: Arc<State>, job_id: String, plan: Plan) -> Result<i32, String> {
+/// Starts the driver in its own process group; returns the child and its pid (= the
+/// group id).
+pub(crate) fn spawn(
+    python: &Path,
+    plan: &Plan,
+    workspace_id: &str,
+) -> Result<(tokio::process::Child, i32), String> {
     let io = |e: std::io::Error| format!("The driver could not be started: {e}");
     std::fs::create_dir_all(&plan.work).map_err(io)?;
     let stdout = std::fs::File::create(&plan.stdout).map_err(io)?;
     let stderr = std::fs::File::create(&plan.stderr).map_err(io)?;
-    let python = state.fabric.python.clone();
-    let mut cmd = tokio::process::Command::new(&python);
+    let mut cmd = tokio::process::Command::new(python);
     cmd.arg(&plan.script)
         .args(&plan.args)
         .current_dir(&plan.work)
         .env("FABRIC_EMULATOR_LAKEHOUSE_ROOT", &plan.lakehouse_root)
         .env("FABRIC_EMULATOR_LAKEHOUSE_ID", &plan.lakehouse_id)
-        .env("FABRIC_EMULATOR_WORKSPACE_ID", &state.workspace_id)
+        .env("FABRIC_EMULATOR_WORKSPACE_ID", workspace_id)
         .env("FABRIC_EMULATOR_ITEM_ID", &plan.item_id)
         .env("FABRIC_EMULATOR_JOB_INSTANCE_ID", &plan.job_id)
         .env("PYTHONUNBUFFERED", "1")
@@ -189,7 +217,7 @@ pub(crate) fn spawn(state: Arc<State>, job_id: String, plan: Plan) -> Result<i32
         .stderr(Stdio::from(stderr))
         .process_group(0)
         .kill_on_drop(false);
-    let mut child = cmd.spawn().map_err(|e| {
+    let child = cmd.spawn().map_err(|e| {
         format!(
             "The driver could not be started ({}): {e}",
             python.display()
@@ -199,45 +227,28 @@ pub(crate) fn spawn(state: Arc<State>, job_id: String, plan: Plan) -> Result<i32
         .id()
         .map(|p| p as i32)
         .ok_or_else(|| "The driver exited at once.".to_owned())?;
-    {
-        let mut jobs = lock(&state.fabric.jobs);
-        match jobs.iter_mut().find(|j| j.id == job_id) {
-            Some(j) if j.status == JobStatus::NotStarted => {
-                j.status = JobStatus::InProgress;
-                j.pid = Some(pid);
-            }
-            // Cancelled while starting: the waiter below reaps it.
-            _ => kill_group(pid),
+    Ok((child, pid))
+}
+
+/// Waits for the driver, then kills what it left behind in its group. A failure carries
+/// the last stderr line (a Python exception's `ValueError: boom`).
+pub(crate) async fn wait(mut child: tokio::process::Child, pid: i32, stderr: &Path) -> Exit {
+    let status = child.wait().await;
+    kill_group(pid);
+    match status {
+        Ok(s) if s.success() => Exit::Success,
+        Ok(s) => {
+            let how = match s.code() {
+                Some(c) => format!("the driver exited with code {c}"),
+                None => "the driver was killed by a signal".to_owned(),
+            };
+            Exit::Failure(match last_line(stderr).await {
+                Some(t) => format!("{t} ({how})"),
+                None => format!("Job failed: {how}."),
+            })
         }
+        Err(e) => Exit::Failure(format!("Job failed: {e}")),
     }
-    let stderr_path = plan.stderr.clone();
-    tokio::spawn(async move {
-        let status = child.wait().await;
-        // Take down whatever the driver left behind in its group.
-        kill_group(pid);
-        let cancelled = lock(&state.fabric.jobs)
-            .iter()
-            .any(|j| j.id == job_id && j.cancel_requested);
-        let (status, reason) = match status {
-            _ if cancelled => (JobStatus::Cancelled, None),
-            Ok(s) if s.success() => (JobStatus::Completed, None),
-            Ok(s) => {
-                let tail = last_line(&stderr_path).await;
-                let how = match s.code() {
-                    Some(c) => format!("the driver exited with code {c}"),
-                    None => "the driver was killed by a signal".to_owned(),
-                };
-                let msg = match tail {
-                    Some(t) => format!("{t} ({how})"),
-                    None => format!("Job failed: {how}."),
-                };
-                (JobStatus::Failed, Some(msg))
-            }
-            Err(e) => (JobStatus::Failed, Some(format!("Job failed: {e}"))),
-        };
-        jobs::finish(&state, &job_id, status, reason);
-    });
-    Ok(pid)
 }
 
 /// The last non-empty line of a (possibly large) log file.

@@ -92,12 +92,11 @@ async fn chunked_appends_flush_and_positions() {
     // Retrying the same bytes at the same position is accepted.
     assert_eq!(d.append(p, 0, b"0123456789", false).await.status(), 202);
     assert_eq!(d.append(p, 10, b"abcdefghij", false).await.status(), 202);
-    // A gap past the staged end is refused.
-    let (status, code) = error_code(d.append(p, 25, b"x", false).await).await;
-    assert_eq!((status, code.as_str()), (400, "InvalidQueryParameterValue"));
-    // Flush must name the exact contiguous length.
-    let (status, code) = error_code(d.flush(p, 15).await).await;
+    // A chunk past a gap is accepted, but a flush over the gap is not.
+    assert_eq!(d.append(p, 25, b"x", false).await.status(), 202);
+    let (status, code) = error_code(d.flush(p, 26).await).await;
     assert_eq!((status, code.as_str()), (400, "InvalidFlushPosition"));
+    // Flush must name a length the contiguous data reaches.
     let (status, code) = error_code(d.flush(p, 21).await).await;
     assert_eq!((status, code.as_str()), (400, "InvalidFlushPosition"));
     let r = d.flush(p, 20).await;
@@ -115,8 +114,8 @@ async fn chunked_appends_flush_and_positions() {
     let r2 = d.append(p, 20, b"XYZ", true).await;
     assert_eq!(r2.status(), 202);
     assert_ne!(header(&r2, "etag"), etag);
-    let (status, _) = error_code(d.append(p, 20, b"QQQ", true).await).await;
-    assert_eq!(status, 400);
+    let (status, code) = error_code(d.append(p, 20, b"QQQ", true).await).await;
+    assert_eq!((status, code.as_str()), (400, "InvalidFlushPosition"));
     assert_eq!(
         d.get(p).await.bytes().await.unwrap(),
         &b"0123456789abcdefghijXYZ"[..]
@@ -136,9 +135,9 @@ async fn chunked_appends_flush_and_positions() {
         .await
         .unwrap();
     assert_eq!(error_code(r).await.1, "ContentLengthMustBeZero");
-    // Append to a missing file.
+    // A flush of a missing file with nothing staged.
     assert_eq!(
-        error_code(d.append("Files/nope", 0, b"x", false).await).await,
+        error_code(d.flush("Files/nope", 0).await).await,
         (404, "PathNotFound".to_owned())
     );
 }
@@ -249,14 +248,16 @@ async fn ranges() {
 async fn required_headers_and_auth() {
     let d = Dfs::new();
     let url = d.url("My Workspace", "lake.Lakehouse/Files");
-    let r = d.http.head(&url).bearer_auth(TOKEN).send().await.unwrap();
-    assert_eq!(r.status(), 400);
-    assert_eq!(header(&r, "x-ms-error-code"), "MissingRequiredHeader");
-    let r = d.http.get(&url).bearer_auth(TOKEN).send().await.unwrap();
-    assert_eq!(
-        error_code(r).await,
-        (400, "MissingRequiredHeader".to_owned())
-    );
+    // A malformed x-ms-version is refused (a missing one is fine: see issue_10_6).
+    let r = d
+        .http
+        .get(&url)
+        .bearer_auth(TOKEN)
+        .header("x-ms-version", "yesterday")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(r).await, (400, "InvalidHeaderValue".to_owned()));
     let r = d
         .http
         .get(&url)
@@ -378,7 +379,7 @@ async fn dot_segments_and_empty_segments_are_refused() {
         "/My%20Workspace/lake.Lakehouse/Files/./b.txt",
         "/My%20Workspace/lake.Lakehouse/Files/a/%2E%2E/b.txt",
         "/My%20Workspace/lake.Lakehouse/Files//b.txt",
-        "/My%20Workspace/lake.Lakehouse/Files/b.txt/",
+        "/My%20Workspace/lake.Lakehouse/Files/b.txt//",
     ] {
         let resp = raw_http(&d.emu, "GET", target);
         assert!(resp.starts_with("HTTP/1.1 400"), "{target}: {resp}");
@@ -481,10 +482,13 @@ async fn delete_semantics_and_paginated_recursive_delete() {
         page_size: 10,
         ..Config::default()
     });
-    let r = d.delete("Files/missing.txt", &[]).await;
+    let r = d
+        .delete("Files/missing.txt", &[("recursive", "false")])
+        .await;
     assert_eq!(error_code(r).await, (404, "PathNotFound".to_owned()));
     d.upload("Files/one.txt", b"1").await;
-    let r = d.delete("Files/one.txt", &[]).await;
+    // DFS deletes answer 200; a bare DELETE is Delete Blob (202, see blob.rs).
+    let r = d.delete("Files/one.txt", &[("recursive", "false")]).await;
     assert_eq!(r.status(), 200);
     assert_eq!(header(&r, "x-ms-delete-type-permanent"), "true");
     assert!(!r.headers().contains_key("x-ms-continuation"));
@@ -505,7 +509,7 @@ async fn delete_semantics_and_paginated_recursive_delete() {
             std::fs::write(root.join(format!("d{i}/f{j}")), b"x").unwrap();
         }
     }
-    let (status, code) = error_code(d.delete("Files/tree", &[]).await).await;
+    let (status, code) = error_code(d.delete("Files/tree", &[("recursive", "false")]).await).await;
     assert_eq!((status, code.as_str()), (409, "DirectoryNotEmpty"));
 
     let mut calls = 0;
@@ -608,4 +612,180 @@ async fn fabric_paths_are_reserved() {
     assert_eq!(body["errorCode"], "EndpointNotFound");
     assert!(body["requestId"].is_string());
     assert!(body["message"].is_string());
+}
+
+/// Path - Lease: acquire, writes refused without the id, renew, change, break, release,
+/// expiry by time, and the lease headers on HEAD.
+#[tokio::test]
+async fn leases_lock_writes_and_expire() {
+    let d = Dfs::new();
+    let p = "Files/locked.txt";
+    d.upload(p, b"v1").await;
+    let lease = |action: &str| {
+        d.req(Method::POST, p)
+            .header("x-ms-lease-action", action)
+            .header("content-length", "0")
+    };
+    const A: &str = "0f6e36a4-1b9a-4c43-9d5e-3a4b7c2d1e01";
+    const B: &str = "0f6e36a4-1b9a-4c43-9d5e-3a4b7c2d1e02";
+
+    let r = lease("acquire")
+        .header("x-ms-lease-duration", "15")
+        .header("x-ms-proposed-lease-id", A)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    assert_eq!(header(&r, "x-ms-lease-id"), A);
+    assert!(r.headers().contains_key("etag"));
+    let r = d.head(p).await;
+    assert_eq!(header(&r, "x-ms-lease-state"), "leased");
+    assert_eq!(header(&r, "x-ms-lease-status"), "locked");
+    assert_eq!(header(&r, "x-ms-lease-duration"), "fixed");
+
+    // A second acquire, bad durations, and writes without (or with the wrong) id fail.
+    let (s, c) = error_code(
+        lease("acquire")
+            .header("x-ms-lease-duration", "-1")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((s, c.as_str()), (409, "LeaseAlreadyPresent"));
+    let (s, c) = error_code(
+        lease("acquire")
+            .header("x-ms-lease-duration", "10")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((s, c.as_str()), (400, "InvalidHeaderValue"));
+    let (s, c) = error_code(d.append(p, 2, b"x", true).await).await;
+    assert_eq!((s, c.as_str()), (412, "LeaseIdMissing"));
+    let (s, c) = error_code(d.delete(p, &[("recursive", "false")]).await).await;
+    assert_eq!((s, c.as_str()), (412, "LeaseIdMissing"));
+    let r = d
+        .req(Method::PATCH, p)
+        .query(&[("action", "append"), ("position", "2"), ("flush", "true")])
+        .header("x-ms-lease-id", B)
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    let (s, c) = error_code(r).await;
+    assert_eq!((s, c.as_str()), (412, "LeaseIdMismatchWithPathOperation"));
+    assert_eq!(d.get(p).await.bytes().await.unwrap(), &b"v1"[..]);
+    // With the id, the write goes through.
+    let r = d
+        .req(Method::PATCH, p)
+        .query(&[("action", "append"), ("position", "2"), ("flush", "true")])
+        .header("x-ms-lease-id", A)
+        .body("+")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    assert_eq!(d.get(p).await.bytes().await.unwrap(), &b"v1+"[..]);
+
+    // Renew and change need the current id.
+    let (s, c) = error_code(
+        lease("renew")
+            .header("x-ms-lease-id", B)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((s, c.as_str()), (409, "LeaseIdMismatchWithLeaseOperation"));
+    let r = lease("renew")
+        .header("x-ms-lease-id", A)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status().as_u16(), header(&r, "x-ms-lease-id")),
+        (200, A.to_owned())
+    );
+    let r = lease("change")
+        .header("x-ms-lease-id", A)
+        .header("x-ms-proposed-lease-id", B)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status().as_u16(), header(&r, "x-ms-lease-id")),
+        (200, B.to_owned())
+    );
+
+    // A fixed lease expires by time: writes without an id work again.
+    d.emu.advance_clock(std::time::Duration::from_secs(16));
+    let r = d.head(p).await;
+    assert_eq!(header(&r, "x-ms-lease-state"), "expired");
+    assert_eq!(header(&r, "x-ms-lease-status"), "unlocked");
+    assert!(!r.headers().contains_key("x-ms-lease-duration"));
+    assert_eq!(d.append(p, 3, b"!", true).await.status(), 202);
+
+    // An infinite lease, broken with a period: locked while breaking, then broken.
+    let r = lease("acquire")
+        .header("x-ms-lease-duration", "-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let id = header(&r, "x-ms-lease-id");
+    assert_eq!(id.len(), 36);
+    let r = lease("break")
+        .header("x-ms-lease-break-period", "20")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status().as_u16(), header(&r, "x-ms-lease-time")),
+        (202, "20".to_owned())
+    );
+    assert_eq!(header(&d.head(p).await, "x-ms-lease-state"), "breaking");
+    let (s, c) = error_code(d.delete(p, &[("recursive", "false")]).await).await;
+    assert_eq!((s, c.as_str()), (412, "LeaseIdMissing"));
+    d.emu.advance_clock(std::time::Duration::from_secs(21));
+    assert_eq!(header(&d.head(p).await, "x-ms-lease-state"), "broken");
+    let r = lease("release")
+        .header("x-ms-lease-id", &id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(header(&d.head(p).await, "x-ms-lease-state"), "available");
+    let (s, c) = error_code(lease("break").send().await.unwrap()).await;
+    assert_eq!((s, c.as_str()), (409, "LeaseNotPresentWithLeaseOperation"));
+
+    // A lease on a missing path: 404.
+    let r = d
+        .req(Method::POST, "Files/missing.txt")
+        .header("x-ms-lease-action", "acquire")
+        .header("x-ms-lease-duration", "-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(r).await, (404, "PathNotFound".to_owned()));
+
+    // Deleting with the id works and forgets the lease.
+    let r = lease("acquire")
+        .header("x-ms-lease-duration", "-1")
+        .header("x-ms-proposed-lease-id", A)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let r = d
+        .req(Method::DELETE, p)
+        .query(&[("recursive", "false")])
+        .header("x-ms-lease-id", A)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    d.upload(p, b"new").await;
+    assert_eq!(header(&d.head(p).await, "x-ms-lease-state"), "available");
 }

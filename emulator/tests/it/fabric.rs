@@ -917,3 +917,67 @@ async fn v2_definitions_carry_main_files_that_runs_execute() {
     let done = f.wait_terminal(&url).await;
     assert_eq!(done["status"], "Failed");
 }
+
+/// Issue 10 #9: by default a new job instance is visible once the `Retry-After` of the
+/// run's 202 has elapsed, so a client that waits as told and treats 404 as final works.
+#[tokio::test]
+async fn issue_10_9_job_is_visible_after_retry_after() {
+    let f = Fab::start(Config {
+        lro_rate: 0.0,
+        ..Config::default()
+    });
+    let exe = f.write_script("ok.py", "print('ok')\n");
+    let sjd = f
+        .create_sjd("visible", Some(sjd_config(&exe, &f.lakehouse_id(), "")))
+        .await;
+    let r = f
+        .post(
+            &format!(
+                "{}/sparkJobDefinitions/{sjd}/jobs/sparkjob/instances",
+                f.ws()
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), 202);
+    let wait: u64 = header(&r, "retry-after").parse().unwrap();
+    assert!(wait >= 1);
+    let location = header(&r, "location");
+    tokio::time::sleep(Duration::from_secs(wait)).await;
+    assert_eq!(f.get(&location).await.status(), 200);
+}
+
+/// Issue 10 #8: a lakehouse's definition, through the lakehouse and the generic route.
+#[tokio::test]
+async fn issue_10_8_lakehouse_get_definition() {
+    let f = Fab::start(config());
+    let lh = f.lakehouse_id();
+    for path in [
+        format!("{}/lakehouses/{lh}/getDefinition", f.ws()),
+        format!("{}/items/{lh}/getDefinition", f.ws()),
+    ] {
+        let r = f.post(&path, None).await;
+        assert_eq!(r.status(), 200, "{path}");
+        let v: Value = r.json().await.unwrap();
+        let parts = v["definition"]["parts"].as_array().unwrap();
+        let names: Vec<&str> = parts.iter().map(|p| p["path"].as_str().unwrap()).collect();
+        assert!(names.contains(&"lakehouse.metadata.json"), "{names:?}");
+        assert!(names.contains(&".platform"), "{names:?}");
+        for p in parts {
+            assert_eq!(p["payloadType"], "InlineBase64");
+            let bytes = STANDARD.decode(p["payload"].as_str().unwrap()).unwrap();
+            let _: Value = serde_json::from_slice(&bytes).unwrap();
+        }
+    }
+    // A lakehouse has no SparkJobDefinition format.
+    let r = f
+        .post(
+            &format!(
+                "{}/lakehouses/{lh}/getDefinition?format=SparkJobDefinitionV2",
+                f.ws()
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), 400);
+}

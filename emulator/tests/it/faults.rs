@@ -130,3 +130,29 @@ async fn latency_is_applied_and_counted() {
         3
     );
 }
+
+/// The request log's start/end times show how many requests were in flight at once.
+#[tokio::test]
+async fn request_log_shows_concurrency() {
+    let d = crate::Dfs::start(fabric_emulator::Config {
+        latency_ms: 150,
+        ..fabric_emulator::Config::default()
+    });
+    let (a, b, c, e) = tokio::join!(
+        d.head("Files"),
+        d.head("Files"),
+        d.head("Files"),
+        d.head("Files")
+    );
+    for r in [a, b, c, e] {
+        assert_eq!(r.status(), 200);
+    }
+    let log = d.emu.requests();
+    assert_eq!(fabric_emulator::max_in_flight(&log), 4);
+    assert!(log.iter().all(|r| r.end.unwrap() >= r.start));
+    d.emu.clear_requests();
+    for _ in 0..3 {
+        assert_eq!(d.head("Files").await.status(), 200);
+    }
+    assert_eq!(fabric_emulator::max_in_flight(&d.emu.requests()), 1);
+}

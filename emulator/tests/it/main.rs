@@ -1,8 +1,10 @@
 //! Integration tests: a started [`Emulator`] driven over real HTTP.
 
+mod blob;
 mod dfs;
 mod fabric;
 mod faults;
+mod fixes;
 mod listing;
 
 use fabric_emulator::{Config, Emulator};

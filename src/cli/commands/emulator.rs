@@ -1,6 +1,6 @@
-//! `fabric-remote emulator`: serves OneLake DFS and the Fabric REST API on loopback until
-//! Ctrl-C. The first stdout line is `listening on http://127.0.0.1:PORT`, so scripts and
-//! tests can read the port.
+//! `fabric-remote emulator`: serves OneLake (DFS and Blob) and the Fabric REST API on
+//! loopback until Ctrl-C. The first stdout line is `listening on http://127.0.0.1:PORT`
+//! (`https://` with `--tls`), so scripts and tests can read the port.
 
 use fabric_emulator::{Config, Emulator};
 
@@ -33,13 +33,20 @@ pub async fn run(args: &EmulatorArgs) -> anyhow::Result<ExitStatus> {
         job_visible_after_ms: args.job_visible_after_ms,
         fabric_retry_after_secs: args.retry_after_secs,
         lro_rate: args.lro_rate,
+        tls: args.tls,
         ..Config::default()
     };
     let emulator = tokio::task::spawn_blocking(move || Emulator::start(config))
         .await?
-        .map_err(|e| anyhow::anyhow!("could not start the emulator on port {}: {e}", args.port))?;
+        .map_err(|e| anyhow::anyhow!("could not start the emulator: {e}"))?;
     let url = emulator.url();
     println!("listening on {url}");
+    if let Some(ca) = emulator.ca_file() {
+        eprintln!(
+            "TLS certificate authority: {} (trust it: export FABRIC_REMOTE_CA_FILE={0}; Python SDKs: connection_verify or REQUESTS_CA_BUNDLE)",
+            ca.display()
+        );
+    }
     let ws = emulator.workspace_name().to_string();
     eprintln!("data directory: {}", emulator.data_dir().display());
     eprintln!("workspace: {ws} ({})", emulator.workspace_id());
@@ -53,7 +60,12 @@ pub async fn run(args: &EmulatorArgs) -> anyhow::Result<ExitStatus> {
     eprintln!(
         "point the CLI at it: export FABRIC_REMOTE_TOKEN=emulator FABRIC_REMOTE_ONELAKE_ENDPOINT={url} FABRIC_REMOTE_API_ENDPOINT={url} (any token works); Ctrl-C stops"
     );
-    tokio::signal::ctrl_c().await?;
+    // Ctrl-C or SIGTERM (test harnesses and scripts stop it that way) end it cleanly.
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r?,
+        _ = term.recv() => {}
+    }
     drop(emulator);
     Ok(ExitStatus::Success)
 }

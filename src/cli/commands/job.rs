@@ -12,7 +12,6 @@ use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
 
-use anyhow::{Context, anyhow, bail};
 use fabric_remote::auth::Credentials;
 use fabric_remote::dfs::DfsClient;
 use fabric_remote::env::{self, Env};
@@ -29,7 +28,8 @@ use crate::cli::ExitStatus;
 use crate::cli::args::{
     JobArgs, JobCancelArgs, JobCommand, JobInstanceArgs, JobLogsArgs, JobRunArgs, JobWhereArgs,
 };
-use crate::cli::console::{StatusLines, human, iso8601, shell_word};
+use crate::cli::console::{StatusLines, human, shell_word};
+use crate::cli::diagnostics::{Report, ResultExt};
 
 /// Where `--file` goes inside the lakehouse.
 const JOBS_DIR: &str = "Files/fabric-remote/jobs";
@@ -38,9 +38,10 @@ const DEFAULT_SJD: &str = "dbt-fabric-tests";
 /// How long a cancelled run may take to stop before we give up waiting.
 const CANCEL_WAIT: Duration = Duration::from_secs(300);
 
-pub async fn run(args: &JobArgs) -> anyhow::Result<ExitStatus> {
+pub async fn run(args: &JobArgs) -> Result<ExitStatus, Report> {
     // test.env (from the working directory upwards) under the process environment.
-    let cwd = std::env::current_dir().context("cannot read the working directory")?;
+    let cwd = std::env::current_dir()
+        .map_err(|e| Report::usage(format!("cannot read the working directory: {e}")))?;
     let env = Config::load_process(&cwd)?.env();
     match &args.command {
         JobCommand::Run(a) => run_job(a, &env).await,
@@ -52,7 +53,7 @@ pub async fn run(args: &JobArgs) -> anyhow::Result<ExitStatus> {
 }
 
 /// The Fabric client and the HTTP client it shares with DFS.
-fn clients(env: &Env) -> anyhow::Result<(FabricClient, HttpClient)> {
+fn clients(env: &Env) -> Result<(FabricClient, HttpClient), Report> {
     let credentials = Credentials::from_env(env)?;
     let http = HttpClient::new(credentials, RetryPolicy::default())?;
     let mut fabric = FabricClient::new(http.clone());
@@ -66,15 +67,15 @@ async fn workspace(
     fabric: &FabricClient,
     place: &JobWhereArgs,
     env: &Env,
-) -> anyhow::Result<Workspace> {
+) -> Result<Workspace, Report> {
     let name = place
         .workspace
         .clone()
         .or_else(|| env.get(env::FABRIC_TEST_WORKSPACE_ID))
         .or_else(|| env.get(env::FABRIC_TEST_WORKSPACE_NAME))
         .ok_or_else(|| {
-            anyhow!(
-                "no workspace given: pass --workspace NAME or set FABRIC_TEST_WORKSPACE_NAME (or FABRIC_TEST_WORKSPACE_ID)"
+            Report::usage(
+                "no workspace given: pass --workspace NAME or set FABRIC_TEST_WORKSPACE_NAME (or FABRIC_TEST_WORKSPACE_ID)",
             )
         })?;
     Ok(fabric.resolve_workspace(&name).await?)
@@ -94,7 +95,7 @@ fn sjd_name(given: &Option<String>, env: &Env) -> String {
         .unwrap_or_else(|| DEFAULT_SJD.to_string())
 }
 
-async fn run_job(a: &JobRunArgs, env: &Env) -> anyhow::Result<ExitStatus> {
+async fn run_job(a: &JobRunArgs, env: &Env) -> Result<ExitStatus, Report> {
     let name = sjd_name(&a.sjd, env);
     // Refused before anything is uploaded (the service would answer a bare 400).
     check_item_name("Spark job definition", &name)?;
@@ -103,7 +104,7 @@ async fn run_job(a: &JobRunArgs, env: &Env) -> anyhow::Result<ExitStatus> {
     let sjd = match &a.file {
         Some(file) => {
             let lakehouse = lakehouse_name(&a.place, env).ok_or_else(|| {
-                anyhow!("--file needs a lakehouse to upload to: pass --lakehouse NAME or set FABRIC_TEST_LAKEHOUSE_NAME")
+                Report::usage("--file needs a lakehouse to upload to: pass --lakehouse NAME or set FABRIC_TEST_LAKEHOUSE_NAME")
             })?;
             let lake = fabric.resolve_lakehouse(&ws, &lakehouse).await?;
             let remote = upload(&http, env, &ws, &lake, file).await?;
@@ -186,7 +187,7 @@ async fn retarget(
     sjd: &Item,
     a: &JobRunArgs,
     _env: &Env,
-) -> anyhow::Result<()> {
+) -> Result<(), Report> {
     if a.args.is_none() && a.place.lakehouse.is_none() {
         return Ok(());
     }
@@ -200,10 +201,10 @@ async fn retarget(
         want.default_lakehouse_artifact_id = Some(lake.id);
     }
     if want.executable_file.as_deref().unwrap_or("").is_empty() {
-        bail!(
+        return Err(Report::usage(format!(
             "Spark job definition `{}` has no executable file: pass --file LOCAL_PY",
             sjd.display_name
-        );
+        )));
     }
     if !want.same_target(&have) {
         fabric
@@ -220,16 +221,21 @@ async fn upload(
     ws: &Workspace,
     lake: &Item,
     file: &Path,
-) -> anyhow::Result<String> {
-    let meta =
-        std::fs::metadata(file).with_context(|| format!("cannot read `{}`", file.display()))?;
+) -> Result<String, Report> {
+    let meta = std::fs::metadata(file).map_err(|e| {
+        Report::caused_by(
+            fabric_remote::diagnostic::Kind::Usage,
+            format!("cannot read `{}`", file.display()),
+            e,
+        )
+    })?;
     if !meta.is_file() {
-        bail!("`{}` is not a file", file.display());
+        return Err(Report::usage(format!("`{}` is not a file", file.display())));
     }
     let file_name = file
         .file_name()
         .and_then(|n| n.to_str())
-        .ok_or_else(|| anyhow!("`{}` has no usable file name", file.display()))?;
+        .ok_or_else(|| Report::usage(format!("`{}` has no usable file name", file.display())))?;
     let remote = format!("{JOBS_DIR}/{file_name}");
     let endpoint = env.get(env::FABRIC_REMOTE_ONELAKE_ENDPOINT);
     let location = RemoteLocation::onelake_item(endpoint.as_deref(), &ws.id, &lake.id)
@@ -246,7 +252,7 @@ async fn cancel_and_wait(
     fabric: &FabricClient,
     submission: &JobSubmission,
     lines: &mut StatusLines,
-) -> anyhow::Result<Option<JobOutcome>> {
+) -> Result<Option<JobOutcome>, Report> {
     if fabric.cancel_job(submission).await? == CancelOutcome::Requested {
         println!("Cancellation requested; waiting for the job to stop...");
     }
@@ -308,7 +314,7 @@ fn render_outcome(outcome: &JobOutcome, job: &JobRef, cancelling: bool) -> ExitS
     }
 }
 
-async fn job_ref(a: &JobInstanceArgs, env: &Env) -> anyhow::Result<(FabricClient, JobRef)> {
+async fn job_ref(a: &JobInstanceArgs, env: &Env) -> Result<(FabricClient, JobRef), Report> {
     let (fabric, _) = clients(env)?;
     let ws = workspace(&fabric, &a.place, env).await?;
     let sjd = fabric.resolve_sjd(&ws, &sjd_name(&a.sjd, env)).await?;
@@ -316,7 +322,7 @@ async fn job_ref(a: &JobInstanceArgs, env: &Env) -> anyhow::Result<(FabricClient
     Ok((fabric, job))
 }
 
-async fn status(a: &JobInstanceArgs, env: &Env) -> anyhow::Result<ExitStatus> {
+async fn status(a: &JobInstanceArgs, env: &Env) -> Result<ExitStatus, Report> {
     let (fabric, job) = job_ref(a, env).await?;
     let instance = fabric.get_job(&job).await?;
     let status = status_text(&instance);
@@ -326,7 +332,7 @@ async fn status(a: &JobInstanceArgs, env: &Env) -> anyhow::Result<ExitStatus> {
         None => println!("Status: {status}"),
     }
     let time = |t: Option<std::time::SystemTime>| {
-        t.map(|t| iso8601(t.max(UNIX_EPOCH)))
+        t.map(|t| fabric_remote::time::iso8601(t.max(UNIX_EPOCH)))
             .unwrap_or_else(|| "-".into())
     };
     println!("Started: {}", time(instance.start_time));
@@ -337,7 +343,7 @@ async fn status(a: &JobInstanceArgs, env: &Env) -> anyhow::Result<ExitStatus> {
     Ok(ExitStatus::Success)
 }
 
-async fn cancel(a: &JobCancelArgs, env: &Env) -> anyhow::Result<ExitStatus> {
+async fn cancel(a: &JobCancelArgs, env: &Env) -> Result<ExitStatus, Report> {
     let (fabric, job) = job_ref(&a.job, env).await?;
     let follow = JobSubmission::existing(job.clone());
     match fabric.cancel_job(&follow).await? {
@@ -365,23 +371,25 @@ async fn cancel(a: &JobCancelArgs, env: &Env) -> anyhow::Result<ExitStatus> {
     }
 }
 
-async fn logs(a: &JobLogsArgs, env: &Env) -> anyhow::Result<ExitStatus> {
+async fn logs(a: &JobLogsArgs, env: &Env) -> Result<ExitStatus, Report> {
     let (fabric, job) = job_ref(&a.job, env).await?;
     // An unknown id is "not found", not "still starting".
     let instance = fabric.get_job(&job).await?;
     let session = match fabric.find_livy_session(&job).await? {
         Some(session) => session,
-        None => match instance.status {
-            Some(JobStatus::NotStarted) | None => bail!(
-                "job instance {} has no Spark application yet: it is still starting",
-                job.job_id
-            ),
-            Some(status) => bail!(
-                "job instance {} ({}) has no Spark application, so it has no driver log",
-                job.job_id,
-                status.as_str()
-            ),
-        },
+        None => {
+            return Err(Report::usage(match instance.status {
+                Some(JobStatus::NotStarted) | None => format!(
+                    "job instance {} has no Spark application yet: it is still starting",
+                    job.job_id
+                ),
+                Some(status) => format!(
+                    "job instance {} ({}) has no Spark application, so it has no driver log",
+                    job.job_id,
+                    status.as_str()
+                ),
+            }));
+        }
     };
     if !a.stderr {
         let text = fabric.driver_log(&job, &session, LogKind::Stdout).await?;
@@ -398,7 +406,7 @@ async fn logs(a: &JobLogsArgs, env: &Env) -> anyhow::Result<ExitStatus> {
     Ok(ExitStatus::Success)
 }
 
-async fn list(a: &JobWhereArgs, env: &Env) -> anyhow::Result<ExitStatus> {
+async fn list(a: &JobWhereArgs, env: &Env) -> Result<ExitStatus, Report> {
     let (fabric, _) = clients(env)?;
     let ws = workspace(&fabric, a, env).await?;
     let mut all = fabric.list_sjds(&ws).await?;

@@ -5,23 +5,31 @@
 //! 100,000-entry tree pipes into `jq` without one giant document.
 
 use std::io::Write;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use fabric_remote::dfs::{DfsError, PathEntry};
 use fabric_remote::env::Env;
+use fabric_remote::time::iso8601;
 use futures::TryStreamExt;
 
 use crate::cli::ExitStatus;
 use crate::cli::args::LsArgs;
 use crate::cli::context;
+use crate::cli::diagnostics::Report;
 
-pub async fn run(args: &LsArgs) -> anyhow::Result<ExitStatus> {
+pub async fn run(args: &LsArgs) -> Result<ExitStatus, Report> {
     let env = Env::process();
+    if !args.url.contains("://") {
+        return Err(Report::usage(format!(
+            "`{}` is not a URL; `ls` lists remote folders, so give https://onelake.dfs.fabric.microsoft.com/<workspace>/<item>/Files/<dir>, abfss://… or an http(s) DFS endpoint",
+            args.url
+        )));
+    }
     let dir = context::remote_location(&args.url, &env)?;
     let dfs = context::dfs_client(&env)?;
 
     let mut rows: Vec<(String, PathEntry)> = Vec::new();
     let mut pages = std::pin::pin!(dfs.list(&dir, args.recursive));
+    let mut missing = false;
     loop {
         match pages.try_next().await {
             Ok(Some(page)) => {
@@ -32,11 +40,15 @@ pub async fn run(args: &LsArgs) -> anyhow::Result<ExitStatus> {
                 }
             }
             Ok(None) => break,
+            Err(DfsError::NotFound(_)) => {
+                missing = true;
+                break;
+            }
             Err(e) => return Err(e.into()),
         }
     }
-    if rows.is_empty() {
-        // Nothing listed: the URL may be a file, or nothing at all.
+    if rows.is_empty() && !dir.is_protected() {
+        // Nothing listed: the URL may be a file, an empty folder, or nothing at all.
         match dfs.head(&dir).await? {
             Some(props) if !props.is_directory => {
                 let name = dir.segments().last().cloned().unwrap_or_default();
@@ -53,8 +65,10 @@ pub async fn run(args: &LsArgs) -> anyhow::Result<ExitStatus> {
                 ));
             }
             Some(_) => {}
-            None => return Err(DfsError::NotFound(dir.to_string()).into()),
+            None => return Err(dfs.explain_missing(&dir).await.into()),
         }
+    } else if missing {
+        return Err(dfs.explain_missing(&dir).await.into());
     }
     rows.sort_by(|a, b| a.0.cmp(&b.0));
 
@@ -95,48 +109,4 @@ pub async fn run(args: &LsArgs) -> anyhow::Result<ExitStatus> {
     }
     let _ = out.flush();
     Ok(ExitStatus::Success)
-}
-
-/// `2026-11-26T07:04:52Z` (UTC, whole seconds).
-pub fn iso8601(t: SystemTime) -> String {
-    let secs = t
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
-
-    #[test]
-    fn iso8601_dates() {
-        assert_eq!(iso8601(UNIX_EPOCH), "1970-01-01T00:00:00Z");
-        assert_eq!(
-            iso8601(UNIX_EPOCH + Duration::from_secs(1_678_225_419)),
-            "2023-03-07T21:43:39Z"
-        );
-        assert_eq!(
-            iso8601(UNIX_EPOCH + Duration::from_secs(951_782_400)),
-            "2000-02-29T00:00:00Z"
-        );
-    }
 }

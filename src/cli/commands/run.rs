@@ -10,14 +10,14 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::Context;
 use fabric_remote::auth::Credentials;
 use fabric_remote::dfs::DfsClient;
+use fabric_remote::diagnostic::Kind;
 use fabric_remote::env::{self, Env};
 use fabric_remote::fabric::FabricClient;
 use fabric_remote::http::{HttpClient, RetryPolicy};
 use fabric_remote::junit;
-use fabric_remote::run::{self, Config, Python, RunError, RunOutcome, RunSettings};
+use fabric_remote::run::{self, Config, Python, RunOutcome, RunSettings};
 use fabric_remote::sync::exclude::Excludes;
 use fabric_remote::sync::scan::ScanOptions;
 use fabric_remote::sync::{self, SyncOptions};
@@ -25,29 +25,36 @@ use fabric_remote::sync::{self, SyncOptions};
 use crate::cli::ExitStatus;
 use crate::cli::args::RunArgs;
 use crate::cli::console::{RunConsole, interrupts};
-use crate::cli::diagnostics;
+use crate::cli::diagnostics::{self, Report};
 
 /// The SJD name when neither `--sjd` nor `FABRIC_TEST_SPARK_JOB_NAME` is given.
 pub const DEFAULT_SJD: &str = "dbt-fabric-tests";
 
-pub async fn run(args: &RunArgs) -> anyhow::Result<ExitStatus> {
+pub async fn run(args: &RunArgs) -> Result<ExitStatus, Report> {
     let console = RunConsole::new(args.stream_reports);
     match execute(args, &console).await {
         Ok(outcome) => Ok(console.finish(&outcome)),
-        Err(err) => {
-            let infrastructure = err
-                .downcast_ref::<RunError>()
-                .is_some_and(RunError::is_infrastructure);
-            diagnostics::report(&err);
-            let code = if infrastructure { 3 } else { 2 };
-            console.finish_error(code, &err.to_string());
+        Err(report) => {
+            // Configuration is exit 2; anything else stopped the run from outside the tests
+            // (exit 3: for `run`, 1 means failed tests).
+            let code = if report.kind() == Kind::Usage { 2 } else { 3 };
+            let lines = diagnostics::lines(&report);
+            for line in &lines {
+                eprintln!("{line}");
+            }
+            let message = lines
+                .first()
+                .map(|l| l.trim_start_matches("error: ").to_string())
+                .unwrap_or_default();
+            console.finish_error(code, &message);
             Ok(ExitStatus::Code(code))
         }
     }
 }
 
-async fn execute(args: &RunArgs, console: &RunConsole) -> anyhow::Result<RunOutcome> {
-    let cwd = std::env::current_dir().context("cannot read the working directory")?;
+async fn execute(args: &RunArgs, console: &RunConsole) -> Result<RunOutcome, Report> {
+    let cwd = std::env::current_dir()
+        .map_err(|e| Report::usage(format!("cannot read the working directory: {e}")))?;
     let cwd = std::fs::canonicalize(&cwd).unwrap_or(cwd);
     let config = Config::load_process(&cwd)?;
     let env = config.env();
@@ -70,7 +77,7 @@ fn settings(
     env: &Env,
     cwd: &Path,
     console: &RunConsole,
-) -> anyhow::Result<RunSettings> {
+) -> Result<RunSettings, Report> {
     if let Some(file) = config.file() {
         for line in &config.skipped_lines {
             console.note(&format!(
@@ -96,20 +103,31 @@ fn settings(
         .or_else(|| config.get(env::FABRIC_TEST_SPARK_JOB_NAME))
         .unwrap_or_else(|| DEFAULT_SJD.to_string());
     let project = match &args.project {
-        Some(p) => std::fs::canonicalize(p)
-            .with_context(|| format!("--project {} is not a directory", p.display()))?,
+        Some(p) => std::fs::canonicalize(p).map_err(|e| {
+            Report::usage(format!("--project {} is not a directory: {e}", p.display()))
+        })?,
         None => find_project(cwd),
     };
     if !project.is_dir() {
-        anyhow::bail!("--project {} is not a directory", project.display());
+        return Err(Report::usage(format!(
+            "--project {} is not a directory",
+            project.display()
+        )));
     }
     let nodeids = match &args.nodeids_from {
         Some(file) => {
-            let text = std::fs::read_to_string(file)
-                .with_context(|| format!("cannot read the node ids file {}", file.display()))?;
+            let text = std::fs::read_to_string(file).map_err(|e| {
+                Report::usage(format!(
+                    "cannot read the node ids file {}: {e}",
+                    file.display()
+                ))
+            })?;
             let ids = junit::parse_nodeids(&text);
             if ids.is_empty() {
-                anyhow::bail!("{} lists no node ids", file.display());
+                return Err(Report::usage(format!(
+                    "{} lists no node ids",
+                    file.display()
+                )));
             }
             Some(ids)
         }
@@ -153,7 +171,8 @@ fn settings(
         live_interval: Duration::from_secs(1),
         chunk_seconds: 2.0,
         sync: SyncOptions {
-            excludes: Excludes::new(&patterns, &args.exclude_from)?,
+            excludes: Excludes::new(&patterns, &args.exclude_from)
+                .map_err(|e| Report::usage(e.to_string()))?,
             scan: ScanOptions {
                 gitignore: true,
                 follow_links: false,

@@ -6,28 +6,27 @@ use std::time::Duration;
 
 use fabric_remote::env::Env;
 use fabric_remote::location::Location;
+use fabric_remote::secret::redact;
 use fabric_remote::sync::exclude::Excludes;
 use fabric_remote::sync::plan::{Held, Rails};
 use fabric_remote::sync::scan::ScanOptions;
-use fabric_remote::sync::{self, Action, Reporter, Summary, SyncError, SyncOptions};
+use fabric_remote::sync::{self, Action, Reporter, Summary, SyncOptions};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::ExitStatus;
 use crate::cli::args::SyncArgs;
-use crate::cli::context;
+use crate::cli::diagnostics::Report;
+use crate::cli::{context, logging};
 
-pub async fn run(args: &SyncArgs) -> anyhow::Result<ExitStatus> {
+pub async fn run(args: &SyncArgs, verbose: bool) -> Result<ExitStatus, Report> {
     let env = Env::process();
-    let parse = |s: &str| -> anyhow::Result<Location> {
+    let parse = |s: &str| -> Result<Location, Report> {
         Ok(match Location::parse(s)? {
             Location::Remote(_) => Location::Remote(context::remote_location(s, &env)?),
             local => local,
         })
     };
     let (src, dst) = (parse(&args.src)?, parse(&args.dst)?);
-    if args.concurrency == 0 {
-        anyhow::bail!("--concurrency must be at least 1");
-    }
     let options = SyncOptions {
         excludes: Excludes::new(&args.exclude, &args.exclude_from)?,
         scan: ScanOptions {
@@ -42,33 +41,20 @@ pub async fn run(args: &SyncArgs) -> anyhow::Result<ExitStatus> {
         dry_run: args.dry_run,
         concurrency: args.concurrency,
         cache_dir: sync::default_cache_dir(&env),
+        lock_wait: Duration::from_secs(args.lock_wait),
         ..SyncOptions::default()
     };
     let dfs = context::dfs_client(&env)?;
-    let reporter = Console::new(!args.json && std::io::stderr().is_terminal());
-    let summary = match sync::sync(&src, &dst, &dfs, &options, &reporter).await {
-        Ok(summary) => summary,
-        Err(e) if e.is_usage() => return Err(e.into()),
-        Err(e) => {
-            reporter.finish();
-            print_failure(&e);
-            return Ok(ExitStatus::Failure);
-        }
-    };
+    // With -v the log lines are the progress; a bar would only garble them.
+    let reporter = Console::new(!args.json && !verbose && std::io::stderr().is_terminal());
+    let result = sync::sync(&src, &dst, &dfs, &options, &reporter).await;
     reporter.finish();
-    Ok(render(&summary, args.json))
-}
-
-fn print_failure(e: &SyncError) {
-    eprintln!("error: {e}");
-    if let Some(h) = e.hint() {
-        eprintln!("hint: {h}");
-    }
+    Ok(render(&result?, args.json))
 }
 
 fn render(summary: &Summary, json: bool) -> ExitStatus {
     for (path, why) in &summary.failures {
-        eprintln!("failed: {path}: {why}");
+        eprintln!("failed: {path}: {}", redact(why));
     }
     let over_limit = match &summary.held {
         Some((Held::OverLimit { would, max }, _)) => {
@@ -79,7 +65,7 @@ fn render(summary: &Summary, json: bool) -> ExitStatus {
         }
         Some((Held::IncompleteSource, n)) => {
             eprintln!(
-                "warning: part of SRC could not be read, so {n} extra file(s) at DST were not deleted"
+                "warning: part of the tree could not be read (see above), so {n} extra file(s) at DST were not deleted"
             );
             false
         }
@@ -154,6 +140,7 @@ impl Console {
             );
             bar.enable_steady_tick(Duration::from_millis(120));
             bar.set_message("scanning");
+            logging::set_progress_bar(Some(bar.clone()));
             bar
         });
         Self {
@@ -165,11 +152,13 @@ impl Console {
 
     fn finish(&self) {
         if let Some(bar) = &self.bar {
+            logging::set_progress_bar(None);
             bar.finish_and_clear();
         }
     }
 
     fn line(&self, text: &str) {
+        let text = redact(text);
         match &self.bar {
             Some(bar) => bar.suspend(|| eprintln!("{text}")),
             None => eprintln!("{text}"),
@@ -199,5 +188,8 @@ impl Reporter for Console {
     }
     fn warning(&self, message: &str) {
         self.line(&format!("warning: {message}"));
+    }
+    fn notice(&self, message: &str) {
+        self.line(message);
     }
 }
