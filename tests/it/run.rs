@@ -848,3 +848,60 @@ fn mask_addresses(line: &str) -> String {
     out.push_str(rest);
     out
 }
+
+#[test]
+fn sigterm_in_stream_mode_cancels_and_ends_with_an_interrupted_finish_record() {
+    let remote = Remote::start();
+    remote.write_test_env(ENV);
+    let ids = remote.dir.path().join("ids.txt");
+    std::fs::write(
+        &ids,
+        "tests/test_hang.py::test_a_quick\ntests/test_hang.py::test_c_hangs\n",
+    )
+    .unwrap();
+    let mut child = remote
+        .command(&[
+            "--nodeids-from",
+            &ids.to_string_lossy(),
+            "--stream-reports",
+            "--",
+            "tests/test_hang.py",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let rx = stamped_lines(&mut child);
+    let mut lines = Vec::new();
+    let until = Instant::now() + Duration::from_secs(60);
+    // Stop once test_c's setup has arrived: it is then sleeping.
+    while !lines
+        .iter()
+        .any(|l: &String| l.contains("test_c_hangs") && l.contains("\"setup\""))
+    {
+        let (_, line) = rx
+            .recv_timeout(until.saturating_duration_since(Instant::now()))
+            .unwrap_or_else(|_| panic!("no setup record for test_c: {lines:?}"));
+        lines.push(line);
+    }
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    lines.extend(rx.iter().map(|(_, l)| l));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let records: Vec<serde_json::Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let finish = records.last().unwrap();
+    assert_eq!(finish["$report_type"], "FabricRemoteFinish", "{lines:?}");
+    assert_eq!(finish["exitstatus"], 2);
+    assert_eq!(finish["stopped"], "interrupted");
+    assert_eq!(finish["job_state"], "Cancelled");
+    // Each record once.
+    let mut seen = std::collections::HashSet::new();
+    assert!(lines.iter().all(|l| seen.insert(l.clone())), "{lines:?}");
+}
