@@ -19,6 +19,10 @@ pub const FABRIC_REMOTE_CA_FILE: &str = "FABRIC_REMOTE_CA_FILE";
 /// Where sync keeps its hash cache and manifest copy (default: `~/.cache/fabric-remote`).
 pub const FABRIC_REMOTE_CACHE_DIR: &str = "FABRIC_REMOTE_CACHE_DIR";
 
+/// `1`: the remote entry point skips `pip install` (the emulator runs jobs with a Python that
+/// already has what the tests need).
+pub const FABRIC_REMOTE_SKIP_INSTALL: &str = "FABRIC_REMOTE_SKIP_INSTALL";
+
 /// Selects one credential explicitly: `token`, `client_secret`, `workload_identity`,
 /// `managed_identity`, `cli` (plus dbt-fabric's spellings, see `auth`).
 pub const FABRIC_TEST_AUTH: &str = "FABRIC_TEST_AUTH";

@@ -24,11 +24,13 @@
 pub mod auth;
 pub mod dfs;
 pub mod diagnostic;
+pub mod dotenv;
 pub mod env;
 pub mod fabric;
 pub mod http;
 pub mod junit;
 pub mod location;
+pub mod run;
 pub mod secret;
 pub mod sync;
 pub mod time;

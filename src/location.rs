@@ -216,6 +216,36 @@ impl RemoteLocation {
         Ok(out)
     }
 
+    /// A OneLake item folder: `workspace` and `item` are raw names (`My Workspace`,
+    /// `lake.Lakehouse`) or GUIDs, addressed on the public OneLake endpoint, or on `endpoint`
+    /// when given (`FABRIC_REMOTE_ONELAKE_ENDPOINT`: the emulator, a sovereign cloud).
+    pub fn onelake_item(
+        endpoint: Option<&str>,
+        workspace: &str,
+        item: &str,
+    ) -> Result<RemoteLocation, LocationError> {
+        let input = format!("{workspace}/{item}");
+        if workspace.is_empty() {
+            return Err(LocationError::NoFilesystem(input));
+        }
+        if item.is_empty() {
+            return Err(LocationError::NoItem(input));
+        }
+        check_segment(workspace, &input)?;
+        check_segment(item, &input)?;
+        let loc = RemoteLocation {
+            scheme: "https".into(),
+            authority: ONELAKE_DFS_HOST.into(),
+            service: ServiceKey::OneLake,
+            filesystem: workspace.into(),
+            segments: vec![item.into()],
+        };
+        match endpoint {
+            Some(e) => loc.with_endpoint(e),
+            None => Ok(loc),
+        }
+    }
+
     /// The same filesystem and path on another endpoint (`FABRIC_REMOTE_ONELAKE_ENDPOINT`,
     /// the emulator). `endpoint` is `http(s)://host[:port]`.
     pub fn with_endpoint(&self, endpoint: &str) -> Result<RemoteLocation, LocationError> {
@@ -386,6 +416,23 @@ mod tests {
 
     fn remote(s: &str) -> RemoteLocation {
         RemoteLocation::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    #[test]
+    fn onelake_item_constructor() {
+        let l = RemoteLocation::onelake_item(None, "My Workspace", "lake.Lakehouse").unwrap();
+        assert_eq!(
+            l,
+            remote("https://onelake.dfs.fabric.microsoft.com/My Workspace/lake.Lakehouse")
+        );
+        let l = RemoteLocation::onelake_item(Some("http://127.0.0.1:9/"), "w", "i").unwrap();
+        assert_eq!(
+            l.join("Files/a b").unwrap().url(),
+            "http://127.0.0.1:9/w/i/Files/a%20b"
+        );
+        assert!(RemoteLocation::onelake_item(None, "", "i").is_err());
+        assert!(RemoteLocation::onelake_item(None, "w", "..").is_err());
+        assert!(RemoteLocation::onelake_item(None, "w", "a/b").is_err());
     }
 
     #[test]

@@ -29,6 +29,8 @@ pub enum Command {
     Emulator(EmulatorArgs),
     /// Map pytest results (junit XML or a report log) to pytest outcomes, printed pytest-style.
     Report(ReportArgs),
+    /// Run the project's pytest suite inside a Fabric Spark job and show the results as pytest would.
+    Run(RunArgs),
     /// Start an embedded emulator and walk through the main flow against it.
     Demo(DemoArgs),
     /// Run a Python file as a Fabric Spark job definition; follow, cancel, or read its runs.
@@ -186,13 +188,60 @@ pub struct ReportArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Workspace name or id [default: FABRIC_TEST_WORKSPACE_ID or FABRIC_TEST_WORKSPACE_NAME].
+    #[arg(long, value_name = "NAME|ID")]
+    pub workspace: Option<String>,
+    /// Lakehouse name or id for the project and the results [default: FABRIC_TEST_LAKEHOUSE_NAME].
+    #[arg(long, value_name = "NAME|ID")]
+    pub lakehouse: Option<String>,
+    /// Spark job definition name [default: FABRIC_TEST_SPARK_JOB_NAME, else dbt-fabric-tests].
+    #[arg(long, value_name = "NAME")]
+    pub sjd: Option<String>,
+    /// The project to sync [default: the nearest directory upwards with a pyproject.toml, setup.py, setup.cfg or pytest.ini, else the working directory].
+    #[arg(long, value_name = "DIR")]
+    pub project: Option<PathBuf>,
+    /// Python that collects the tests locally [default: the project's .venv, else `uv run python`, else python3].
+    #[arg(long, value_name = "PATH")]
+    pub python: Option<PathBuf>,
+    /// Folder name of the project under Files/fabric-remote/projects/ [default: the project directory's name].
+    #[arg(long, value_name = "NAME")]
+    pub remote_name: Option<String>,
+    /// Also leave out paths matching this gitignore-style glob (repeatable); test.env never goes.
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+    /// Read more exclude globs from this file (repeatable).
+    #[arg(long, value_name = "FILE")]
+    pub exclude_from: Vec<PathBuf>,
+    /// Cancel the job if it has not finished this many seconds after the submit.
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<u64>,
+    /// Skip local collection and run exactly these node ids (one per line).
+    #[arg(long, value_name = "FILE")]
+    pub nodeids_from: Option<PathBuf>,
+    /// Write only JSON lines to stdout: every remote report-log record as it arrives, then one
+    /// FabricRemoteFinish record. Everything for people goes to stderr.
+    #[arg(long)]
+    pub stream_reports: bool,
+    /// Do not pip install the requirements and the project remotely (also FABRIC_REMOTE_SKIP_INSTALL=1).
+    #[arg(long)]
+    pub no_install: bool,
+    /// pytest's arguments, after `--`.
+    #[arg(last = true, value_name = "PYTEST_ARGS")]
+    pub pytest_args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
 pub struct DemoArgs {
     /// Keep the emulator's data directory here instead of a temporary one.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
-    /// Python with pytest installed, run by the emulated Spark job (scripts/demo passes .venv's).
+    /// Python with pytest installed: collects the tests and runs the emulated Spark job (scripts/demo passes .venv's).
     #[arg(long, default_value = "python3")]
     pub python: PathBuf,
+    /// pytest's arguments for the sample project, after `--` [default: -v].
+    #[arg(last = true, value_name = "PYTEST_ARGS")]
+    pub pytest_args: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -8,6 +8,7 @@
 
 pub mod args;
 pub mod commands;
+pub mod console;
 pub mod context;
 pub mod diagnostics;
 pub mod logging;

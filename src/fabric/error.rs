@@ -77,6 +77,13 @@ pub enum FabricError {
     RepeatedContinuation { what: String },
     #[error("`{0}` is not a usable Fabric API endpoint: expected http(s)://host[:port]")]
     BadEndpoint(String),
+    /// Refused before any request: the service would answer with a bare 400.
+    #[error("{kind} name `{name}` is not valid: {why}")]
+    InvalidName {
+        kind: &'static str,
+        name: String,
+        why: &'static str,
+    },
 }
 
 fn secs(d: Duration) -> String {
@@ -134,6 +141,7 @@ impl Diagnostic for FabricError {
             | FabricError::JobNotFound { .. }
             | FabricError::Forbidden { .. }
             | FabricError::NoCapacity { .. }
+            | FabricError::InvalidName { .. }
             | FabricError::BadEndpoint(_) => Kind::Usage,
             _ => Kind::Failed,
         }
@@ -192,6 +200,9 @@ impl Diagnostic for FabricError {
             FabricError::JobTimeout { job, .. } => Some(format!(
                 "the job may still be running; `fabric-remote job cancel {job} --sjd NAME` stops it"
             )),
+            FabricError::InvalidName { .. } => Some(
+                "pass another --sjd or set FABRIC_TEST_SPARK_JOB_NAME (default: dbt-fabric-tests)".into(),
+            ),
             FabricError::OperationTimeout { .. } => Some(
                 "the service is slow to finish; check the item in the Fabric portal and try again".into(),
             ),

@@ -56,6 +56,28 @@ pub fn portal_url(workspace_id: &str, sjd_id: &str) -> String {
     )
 }
 
+/// Checks an item display name before anything is sent or uploaded: the service refuses an
+/// empty name, one over 256 characters, or one with `/`, `\\` or control characters.
+pub fn check_item_name(kind: &'static str, name: &str) -> Result<(), FabricError> {
+    let why = if name.trim().is_empty() {
+        Some("it is empty")
+    } else if name.chars().count() > 256 {
+        Some("it is longer than 256 characters")
+    } else if name.contains(['/', '\\']) || name.chars().any(char::is_control) {
+        Some("it contains `/`, `\\` or a control character")
+    } else {
+        None
+    };
+    match why {
+        Some(why) => Err(FabricError::InvalidName {
+            kind,
+            name: name.to_string(),
+            why,
+        }),
+        None => Ok(()),
+    }
+}
+
 /// The `abfss://` URL of a lakehouse path, GUID form (names with spaces are not allowed in
 /// abfs URIs). `path` is relative to the lakehouse, e.g. `Files/fabric-remote/jobs/x.py`.
 pub fn abfss_url(workspace_id: &str, lakehouse_id: &str, path: &str) -> String {

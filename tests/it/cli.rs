@@ -14,7 +14,7 @@ use fabric_remote::http::{HttpClient, RetryPolicy};
 use fabric_remote::location::RemoteLocation;
 use fabric_remote::secret::Secret;
 
-use crate::util::{assert_success, assert_usage_error, fabric_remote, text};
+use crate::util::{assert_usage_error, fabric_remote, text};
 
 /// The binary with an empty environment (no token, no `az` on PATH) plus `vars`.
 fn run(args: &[&str], vars: &[(&str, &str)]) -> Output {
@@ -307,33 +307,6 @@ fn emulator_rejects_bad_fault_rates() {
         .unwrap();
     let stderr = assert_usage_error(&out);
     assert!(stderr.contains("--fail-rate"), "{stderr}");
-}
-
-#[test]
-fn demo_syncs_the_sample_project_and_reports_its_tests_remotely() {
-    let python = crate::util::python();
-    let out = fabric_remote()
-        .args(["demo", "--python"])
-        .arg(&python)
-        .output()
-        .unwrap();
-    let stdout = assert_success(&out);
-    assert!(stdout.contains("3 files uploaded"), "{stdout}");
-    assert!(
-        stdout
-            .contains("Synced again: 0 uploaded, 3 unchanged, 1 request(s), 0 local files re-read"),
-        "{stdout}"
-    );
-    assert!(stdout.contains("\nCompleted ("), "{stdout}");
-    assert!(
-        stdout.contains("tests/test_sample.py::test_negative_rate XFAIL"),
-        "{stdout}"
-    );
-    let last = stdout.lines().last().unwrap_or_default();
-    assert!(
-        last.contains(" 6 passed, 1 skipped, 1 xfailed in ") && last.contains("(remote)"),
-        "{last}"
-    );
 }
 
 #[test]

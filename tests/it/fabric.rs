@@ -817,3 +817,39 @@ fn cli_config_errors_name_what_is_missing_or_not_allowed() {
     assert!(line.contains("not allowed to"), "{line}");
     assert!(line.contains("Spark job definition"), "{line}");
 }
+
+/// Issue 8 item 11: an unknown job id is "not found" (not "still starting"), and an empty
+/// `--sjd` is refused before anything is uploaded.
+#[test]
+fn issue_8_job_logs_of_an_unknown_id_and_an_empty_sjd_name() {
+    let emu = emulator(|_| {});
+    let dir = tempfile::tempdir().unwrap();
+    let ok = local_script(dir.path(), "ok.py", OK_PY);
+    let out = cli(
+        &emu,
+        &["run", "--sjd", "logs-job", "--file", &ok, "--wait"],
+        &[],
+    );
+    assert_success(&out);
+
+    let unknown = "4b218778-e7a5-4d73-8187-f10824047715";
+    let out = cli(&emu, &["logs", unknown, "--sjd", "logs-job"], &[]);
+    let line = usage_error(&out);
+    assert_eq!(
+        line,
+        format!("error: job instance {unknown} of `logs-job` was not found")
+    );
+
+    emu.clear_requests();
+    for name in ["", "  "] {
+        let out = cli(&emu, &["run", "--sjd", name, "--file", &ok], &[]);
+        let line = usage_error(&out);
+        assert!(
+            line.contains(&format!(
+                "Spark job definition name `{name}` is not valid: it is empty"
+            )),
+            "{line}"
+        );
+    }
+    assert_eq!(emu.requests(), [], "nothing was sent, nothing uploaded");
+}

@@ -5,5 +5,6 @@ mod dfs;
 mod emulator;
 mod fabric;
 mod junit;
+mod run;
 mod sync;
 mod util;

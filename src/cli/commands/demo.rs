@@ -1,35 +1,37 @@
-//! `fabric-remote demo`: the main flow on a laptop, against an embedded emulator.
+//! `fabric-remote demo`: the main flow on a laptop: start an embedded emulator, then `run` the
+//! sample project (embedded in the binary, so the demo works from anywhere) against it, and
+//! render the run exactly as `fabric-remote run` does.
 //!
-//! Starts the emulator, syncs the sample project (embedded in the binary, so the demo works
-//! from anywhere) into the lakehouse, re-syncs to show the no-op, uploads a small runner,
-//! creates or reuses a Spark job definition, runs it (the emulator runs pytest with
-//! `--python`), follows it with `[m:ss]` lines, fetches the junit XML and prints it the way
-//! pytest would, mapped onto the node ids collected locally.
+//! `--python` collects the tests locally and runs the emulated Spark job (the emulator skips
+//! the remote `pip install`: that Python already has pytest).
 
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use anyhow::{Context, anyhow};
-use bytes::Bytes;
+use anyhow::Context;
 use fabric_emulator::{Config, Emulator};
 use fabric_remote::auth::Credentials;
 use fabric_remote::dfs::DfsClient;
-use fabric_remote::fabric::{FabricClient, SjdAction, SparkJobDefinitionV1, abfss_url, portal_url};
+use fabric_remote::fabric::FabricClient;
 use fabric_remote::http::{HttpClient, RetryPolicy};
-use fabric_remote::junit;
-use fabric_remote::location::{Location, RemoteLocation};
+use fabric_remote::run::{self, Python, RunSettings};
 use fabric_remote::secret::Secret;
-use fabric_remote::sync::{self, Silent, SyncOptions};
+use fabric_remote::sync::SyncOptions;
+use fabric_remote::sync::exclude::Excludes;
 
-use super::job::{StatusLines, human};
 use crate::cli::ExitStatus;
 use crate::cli::args::DemoArgs;
+use crate::cli::console::{RunConsole, interrupts};
 
 /// The sample project, as shipped in `examples/sample-project`.
 const PROJECT: &[(&str, &str)] = &[
     (
         "pyproject.toml",
         include_str!("../../../examples/sample-project/pyproject.toml"),
+    ),
+    (
+        "uv.lock",
+        include_str!("../../../examples/sample-project/uv.lock"),
     ),
     (
         "src/sample/__init__.py",
@@ -40,30 +42,35 @@ const PROJECT: &[(&str, &str)] = &[
         include_str!("../../../examples/sample-project/tests/test_sample.py"),
     ),
 ];
-const RUNNER: &str = include_str!("../demo_runner.py");
 const SJD_NAME: &str = "fabric-remote-demo";
-const BASE: &str = "fabric-remote/demo";
 
 pub async fn run(args: &DemoArgs) -> anyhow::Result<ExitStatus> {
-    let python = super::emulator::absolute_program(&args.python);
+    // Relative (`.venv/bin/python`) made absolute: the job runs in its own directory.
+    let python = if args.python.components().count() > 1 {
+        std::path::absolute(&args.python).unwrap_or_else(|_| args.python.clone())
+    } else {
+        args.python.clone()
+    };
     let has_pytest = std::process::Command::new(&python)
         .args(["-c", "import pytest"])
         .output()
         .is_ok_and(|o| o.status.success());
     if !has_pytest {
         anyhow::bail!(
-            "the demo runs pytest inside the emulated Spark job with `{}`, which cannot import pytest; run ./scripts/demo (it installs pytest into .venv) or pass --python PATH",
+            "the demo runs pytest locally and inside the emulated Spark job with `{}`, which cannot import pytest; run ./scripts/demo (it installs pytest into .venv) or pass --python PATH",
             python.display()
         );
     }
-    let project = tempfile::tempdir().context("cannot create a temporary directory")?;
+    let temp = tempfile::tempdir().context("cannot create a temporary directory")?;
+    let project = temp.path().join("sample-project");
     for (rel, text) in PROJECT {
-        let path = project.path().join(rel);
+        let path = project.join(rel);
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
         std::fs::write(&path, text)?;
     }
+    let project = std::fs::canonicalize(&project)?;
 
     let config = Config {
         data_dir: args.data_dir.clone(),
@@ -85,121 +92,52 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<ExitStatus> {
     )?;
     let dfs = DfsClient::new(http.clone());
     let fabric = FabricClient::new(http).with_endpoint(&url)?;
-    let ws = fabric.resolve_workspace("My Workspace").await?;
-    let lake = fabric.resolve_lakehouse(&ws, "lake").await?;
-    let files = RemoteLocation::parse(&format!("{url}/{}/{}/Files", ws.id, lake.id))?;
-
-    // 1. Sync the project, then once more: the second time is one listing and no writes.
-    let remote_project = files.join(&format!("{BASE}/project"))?;
-    let cache = tempfile::tempdir()?;
-    let options = SyncOptions {
-        cache_dir: Some(cache.path().to_path_buf()),
-        ..SyncOptions::default()
-    };
-    let (src, dst) = (
-        Location::Local(project.path().to_path_buf()),
-        Location::Remote(remote_project.clone()),
-    );
-    let first = sync::sync(&src, &dst, &dfs, &options, &Silent).await?;
-    println!(
-        "Synced the sample project to Files/{BASE}/project: {} files uploaded ({:.1}s)",
-        first.uploaded,
-        first.elapsed_ms as f64 / 1000.0
-    );
-    emu.clear_requests();
-    let again = sync::sync(&src, &dst, &dfs, &options, &Silent).await?;
-    println!(
-        "Synced again: {} uploaded, {} unchanged, {} request(s), {} local files re-read",
-        again.uploaded,
-        again.unchanged,
-        emu.requests().len(),
-        again.hashed_files
-    );
-
-    // 2. The runner and the Spark job definition that runs it.
-    let runner = files.join(&format!("{BASE}/runner.py"))?;
-    dfs.upload_bytes(&runner, &Bytes::from_static(RUNNER.as_bytes()))
-        .await?;
-    let run_id = format!(
-        "run-{}",
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis())
-            .unwrap_or(0)
-    );
-    let results = format!("{BASE}/runs/{run_id}");
-    let want = SparkJobDefinitionV1::python(
-        &abfss_url(&ws.id, &lake.id, &format!("Files/{BASE}/runner.py")),
-        &lake.id,
-        Some(&format!("{BASE}/project {results}")),
-    );
-    let ensured = fabric.ensure_sjd(&ws, SJD_NAME, &want).await?;
-    let verb = match ensured.action {
-        SjdAction::Created => "Created",
-        SjdAction::Updated => "Updated",
-        SjdAction::Unchanged => "Reusing",
-    };
-    println!("{verb} Spark job definition `{SJD_NAME}`");
-
-    // 3. Run it and follow it.
-    let submission = fabric.run_sjd(&ws, &ensured.sjd, None).await?;
-    println!("Submitted job {}", submission.job.job_id);
-    println!(
-        "  (on a real tenant: {})",
-        portal_url(&ws.id, &ensured.sjd.id)
-    );
-    let mut lines = StatusLines::new(submission.submitted_at);
-    let outcome = fabric
-        .wait_for_job(&submission, Some(Duration::from_secs(600)), &mut lines)
-        .await?;
-    if !outcome.state.is_success() {
-        println!("{:?} ({})", outcome.state, human(outcome.elapsed));
-        if let Some(reason) = outcome.failure_message() {
-            println!("  {reason}");
-        }
-        return Ok(ExitStatus::Code(3));
-    }
-    println!("Completed ({})", human(outcome.elapsed));
-
-    // 4. Bring the results home and show them as pytest would.
-    let xml = dfs
-        .read(&files.join(&format!("{results}/results.xml"))?, None)
-        .await
-        .context("the job finished but wrote no results.xml")?;
-    let expected = collect_locally(&python, project.path())?;
-    let doc =
-        junit::parse(&xml).map_err(|e| anyhow!("the job's results.xml is not junit XML: {e}"))?;
-    let mapping = junit::map(&doc, Some(&expected));
-    println!();
-    print!("{}", junit::render_text(&mapping));
-    Ok(match mapping.exit_code() {
-        0 => ExitStatus::Success,
-        1 => ExitStatus::Failure,
-        code => ExitStatus::Code(code),
-    })
-}
-
-/// The node ids pytest collects locally: every one must come back with a result.
-fn collect_locally(python: &Path, project: &Path) -> anyhow::Result<Vec<String>> {
-    let out = std::process::Command::new(python)
-        .args([
-            "-m",
-            "pytest",
-            "--collect-only",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-        ])
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .current_dir(project)
-        .output()
-        .context("cannot run pytest to collect the tests locally")?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    Ok(junit::parse_nodeids(
-        &text
-            .lines()
-            .filter(|l| l.contains("::"))
-            .collect::<Vec<_>>()
-            .join("\n"),
+    // uv (for `uv export`) sits next to the venv's Python.
+    let path_var = std::env::join_paths(python.parent().map(Path::to_path_buf).into_iter().chain(
+        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
     ))
+    .ok()
+    .and_then(|p| p.into_string().ok());
+    let no_env = tempfile::tempdir()?;
+    let remote_env = run::Config::load(no_env.path(), Default::default())?.remote_env();
+    let pytest_args = if args.pytest_args.is_empty() {
+        vec!["-v".to_string()]
+    } else {
+        args.pytest_args.clone()
+    };
+    let settings = RunSettings {
+        cwd: project.clone(),
+        remote_name: "sample-project".into(),
+        project,
+        pytest_args,
+        python: Python::Program(python),
+        nodeids: None,
+        workspace: emu.workspace_name().to_string(),
+        lakehouse: "lake".into(),
+        sjd_name: SJD_NAME.into(),
+        onelake_endpoint: Some(url),
+        remote_env,
+        install: false,
+        timeout: Some(Duration::from_secs(600)),
+        cancel_wait: Duration::from_secs(30),
+        live_interval: Duration::from_millis(500),
+        chunk_seconds: 1.0,
+        sync: SyncOptions {
+            excludes: Excludes::new(
+                &run::prepare::DEFAULT_EXCLUDES
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect::<Vec<_>>(),
+                &[],
+            )?,
+            cache_dir: Some(temp.path().join("cache")),
+            ..SyncOptions::default()
+        },
+        path_var,
+    };
+    let console = RunConsole::new(false);
+    let outcome = run::run(&settings, &dfs, &fabric, &console, interrupts()).await?;
+    let status = console.finish(&outcome);
+    drop(emu);
+    Ok(status)
 }

@@ -10,23 +10,25 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::time::{Duration, Instant, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use fabric_remote::auth::Credentials;
 use fabric_remote::dfs::DfsClient;
 use fabric_remote::env::{self, Env};
 use fabric_remote::fabric::{
-    CancelOutcome, FabricClient, FabricError, Item, JobInstance, JobOutcome, JobPoll, JobRef,
-    JobReporter, JobStatus, JobSubmission, LogKind, PollRecord, SjdAction, SparkJobDefinitionV1,
-    TerminalState, Workspace, abfss_url, portal_url,
+    CancelOutcome, FabricClient, FabricError, Item, JobInstance, JobOutcome, JobRef, JobStatus,
+    JobSubmission, LogKind, SjdAction, SparkJobDefinitionV1, TerminalState, Workspace, abfss_url,
+    check_item_name, portal_url,
 };
 use fabric_remote::http::{HttpClient, RetryPolicy};
-use fabric_remote::location::{ONELAKE_DFS_HOST, RemoteLocation, encode_query_value};
+use fabric_remote::location::RemoteLocation;
+use fabric_remote::run::Config;
 
 use crate::cli::ExitStatus;
 use crate::cli::args::{
     JobArgs, JobCancelArgs, JobCommand, JobInstanceArgs, JobLogsArgs, JobRunArgs, JobWhereArgs,
 };
+use crate::cli::console::{StatusLines, human, shell_word};
 use crate::cli::diagnostics::{Report, ResultExt};
 
 /// Where `--file` goes inside the lakehouse.
@@ -37,7 +39,10 @@ const DEFAULT_SJD: &str = "dbt-fabric-tests";
 const CANCEL_WAIT: Duration = Duration::from_secs(300);
 
 pub async fn run(args: &JobArgs) -> Result<ExitStatus, Report> {
-    let env = Env::process();
+    // test.env (from the working directory upwards) under the process environment.
+    let cwd = std::env::current_dir()
+        .map_err(|e| Report::usage(format!("cannot read the working directory: {e}")))?;
+    let env = Config::load_process(&cwd)?.env();
     match &args.command {
         JobCommand::Run(a) => run_job(a, &env).await,
         JobCommand::Status(a) => status(a, &env).await,
@@ -91,9 +96,11 @@ fn sjd_name(given: &Option<String>, env: &Env) -> String {
 }
 
 async fn run_job(a: &JobRunArgs, env: &Env) -> Result<ExitStatus, Report> {
+    let name = sjd_name(&a.sjd, env);
+    // Refused before anything is uploaded (the service would answer a bare 400).
+    check_item_name("Spark job definition", &name)?;
     let (fabric, http) = clients(env)?;
     let ws = workspace(&fabric, &a.place, env).await?;
-    let name = sjd_name(&a.sjd, env);
     let sjd = match &a.file {
         Some(file) => {
             let lakehouse = lakehouse_name(&a.place, env).ok_or_else(|| {
@@ -230,16 +237,8 @@ async fn upload(
         .and_then(|n| n.to_str())
         .ok_or_else(|| Report::usage(format!("`{}` has no usable file name", file.display())))?;
     let remote = format!("{JOBS_DIR}/{file_name}");
-    let endpoint = env
-        .get(env::FABRIC_REMOTE_ONELAKE_ENDPOINT)
-        .unwrap_or_else(|| format!("https://{ONELAKE_DFS_HOST}"));
-    let item = format!(
-        "{}/{}/{}.Lakehouse",
-        endpoint.trim_end_matches('/'),
-        encode_query_value(&ws.display_name, false),
-        encode_query_value(&lake.display_name, false)
-    );
-    let location = RemoteLocation::parse(&item)
+    let endpoint = env.get(env::FABRIC_REMOTE_ONELAKE_ENDPOINT);
+    let location = RemoteLocation::onelake_item(endpoint.as_deref(), &ws.id, &lake.id)
         .and_then(|l| l.join(&remote))
         .context("FABRIC_REMOTE_ONELAKE_ENDPOINT is not a usable endpoint")?;
     DfsClient::new(http.clone())
@@ -374,12 +373,24 @@ async fn cancel(a: &JobCancelArgs, env: &Env) -> Result<ExitStatus, Report> {
 
 async fn logs(a: &JobLogsArgs, env: &Env) -> Result<ExitStatus, Report> {
     let (fabric, job) = job_ref(&a.job, env).await?;
-    let session = fabric.find_livy_session(&job).await?.ok_or_else(|| {
-        Report::usage(format!(
-            "no Spark application is recorded for job instance {} yet; it may still be starting",
-            job.job_id
-        ))
-    })?;
+    // An unknown id is "not found", not "still starting".
+    let instance = fabric.get_job(&job).await?;
+    let session = match fabric.find_livy_session(&job).await? {
+        Some(session) => session,
+        None => {
+            return Err(Report::usage(match instance.status {
+                Some(JobStatus::NotStarted) | None => format!(
+                    "job instance {} has no Spark application yet: it is still starting",
+                    job.job_id
+                ),
+                Some(status) => format!(
+                    "job instance {} ({}) has no Spark application, so it has no driver log",
+                    job.job_id,
+                    status.as_str()
+                ),
+            }));
+        }
+    };
     if !a.stderr {
         let text = fabric.driver_log(&job, &session, LogKind::Stdout).await?;
         let mut out = std::io::stdout().lock();
@@ -409,48 +420,6 @@ async fn list(a: &JobWhereArgs, env: &Env) -> Result<ExitStatus, Report> {
     Ok(ExitStatus::Success)
 }
 
-/// Draws `[m:ss] Running...` lines: one when the status changes, and one every 30 s.
-pub(crate) struct StatusLines {
-    start: Instant,
-    last: Option<(String, Instant)>,
-}
-
-impl StatusLines {
-    pub(crate) fn new(start: Instant) -> Self {
-        Self { start, last: None }
-    }
-}
-
-impl JobReporter for StatusLines {
-    fn polled(&mut self, record: &PollRecord<'_>) {
-        let label = match record.poll {
-            JobPoll::Status(instance) => match &instance.status {
-                Some(JobStatus::NotStarted) => "Queued".to_string(),
-                Some(JobStatus::InProgress) => "Running".to_string(),
-                Some(JobStatus::Other(s)) => {
-                    format!("{s} (a status fabric-remote does not know; still waiting)")
-                }
-                _ => return,
-            },
-            JobPoll::NotVisibleYet => "Submitted".to_string(),
-            _ => return,
-        };
-        let now = Instant::now();
-        let due = match &self.last {
-            Some((prev, at)) => {
-                *prev != label || now.duration_since(*at) >= Duration::from_secs(30)
-            }
-            None => true,
-        };
-        if due {
-            let secs = now.duration_since(self.start).as_secs();
-            println!("[{}:{:02}] {label}...", secs / 60, secs % 60);
-            let _ = std::io::stdout().flush();
-            self.last = Some((label, now));
-        }
-    }
-}
-
 /// The instance's status as the service spells it, `-` when it sent none.
 fn status_text(instance: &JobInstance) -> &str {
     instance
@@ -458,42 +427,4 @@ fn status_text(instance: &JobInstance) -> &str {
         .as_ref()
         .map(JobStatus::as_str)
         .unwrap_or("-")
-}
-
-/// `2m15s`, `45s`, `1h02m`.
-pub(crate) fn human(d: Duration) -> String {
-    let s = d.as_secs();
-    if s >= 3600 {
-        format!("{}h{:02}m", s / 3600, s % 3600 / 60)
-    } else if s >= 60 {
-        format!("{}m{:02}s", s / 60, s % 60)
-    } else {
-        format!("{s}s")
-    }
-}
-
-/// `name`, quoted for a shell when it needs to be.
-fn shell_word(s: &str) -> String {
-    if !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.:/".contains(c))
-    {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', r"'\''"))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_and_words() {
-        assert_eq!(human(Duration::from_secs(5)), "5s");
-        assert_eq!(human(Duration::from_secs(135)), "2m15s");
-        assert_eq!(human(Duration::from_secs(3720)), "1h02m");
-        assert_eq!(shell_word("dbt-fabric-tests"), "dbt-fabric-tests");
-        assert_eq!(shell_word("my job"), "'my job'");
-    }
 }

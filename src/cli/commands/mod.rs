@@ -8,6 +8,7 @@ mod emulator;
 mod job;
 mod ls;
 mod report;
+mod run;
 mod sync;
 
 use super::ExitStatus;
@@ -26,6 +27,7 @@ pub fn run(cli: Cli) -> Result<ExitStatus, Report> {
             Command::Ls(args) => ls::run(&args).await,
             Command::Emulator(args) => emulator::run(&args).await.map_err(Report::from_anyhow),
             Command::Report(args) => report::run(&args).map_err(Report::from_anyhow),
+            Command::Run(args) => run::run(&args).await,
             Command::Job(args) => job::run(&args).await,
             Command::Demo(args) => demo::run(&args).await.map_err(Report::from_anyhow),
         }
