@@ -3,7 +3,7 @@
 //!
 //! The pipeline, leaf modules first: [`location`] parses where data lives; [`auth`] gets
 //! bearer tokens; [`http`] sends requests with one retry policy; [`dfs`] speaks the OneLake
-//! DFS API on top of it; [`junit`] maps pytest's junit XML to pytest outcomes. The binary
+//! DFS API on top of it, [`blob`] the Blob API; [`junit`] maps pytest's junit XML to pytest outcomes. The binary
 //! (`src/main.rs` + `src/cli/`) wires them to commands; the emulator lives in its own crate
 //! (`emulator/`) and shares no code with these clients.
 //!
@@ -20,6 +20,7 @@
 #![deny(clippy::print_stdout, clippy::print_stderr, clippy::exit)]
 
 pub mod auth;
+pub mod blob;
 pub mod dfs;
 pub mod env;
 pub mod fabric;
@@ -32,6 +33,9 @@ pub mod sync;
 /// A `hint:` line for an error in the chain, when its type knows what the user should do.
 pub fn hint_for(err: &(dyn std::error::Error + 'static)) -> Option<String> {
     if let Some(e) = err.downcast_ref::<dfs::DfsError>() {
+        return e.hint();
+    }
+    if let Some(e) = err.downcast_ref::<blob::BlobError>() {
         return e.hint();
     }
     if let Some(e) = err.downcast_ref::<http::HttpError>() {
