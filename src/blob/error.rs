@@ -91,8 +91,8 @@ impl BlobError {
                 let code = source.code().unwrap_or("");
                 let is = |c: &str| code.eq_ignore_ascii_case(c);
                 match source.status() {
-                    Some(403) if is("AuthenticationFailed") => Some(
-                        "the signature was refused: check the account key (AZURE_STORAGE_KEY, AZURE_STORAGE_CONNECTION_STRING) or that the SAS token is complete and not expired".into(),
+                    Some(403) if is("AuthenticationFailed") || is("AuthorizationFailure") => Some(
+                        "the request was not authorised: check the account key (AZURE_STORAGE_KEY, AZURE_STORAGE_CONNECTION_STRING), that the SAS token is complete and not expired, or your identity's role on the container".into(),
                     ),
                     Some(403) if is("AuthorizationPermissionMismatch") || is("AuthorizationResourceTypeMismatch") || is("AuthorizationServiceMismatch") => Some(
                         "the SAS token or identity does not allow this operation: a sync needs read, write, delete and list permissions".into(),
@@ -100,7 +100,7 @@ impl BlobError {
                     Some(404) if is("ContainerNotFound") => Some(
                         "the container does not exist: create it first, or check its name in the URL".into(),
                     ),
-                    Some(400) if is("Md5Mismatch") => Some(
+                    Some(400) if is("Md5Mismatch") || mentions_md5(source) => Some(
                         "the bytes changed on the way to the service (it checked their MD5); run again".into(),
                     ),
                     _ => source.hint(),
@@ -112,4 +112,10 @@ impl BlobError {
             _ => None,
         }
     }
+}
+
+/// Whether the service's message is about an MD5 mismatch (Azurite's code for it is the
+/// generic `InvalidOperation`).
+fn mentions_md5(e: &HttpError) -> bool {
+    matches!(e, HttpError::Status(s) if s.message.as_deref().is_some_and(|m| m.to_ascii_lowercase().contains("md5")))
 }
