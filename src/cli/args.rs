@@ -119,6 +119,10 @@ pub struct EmulatorArgs {
     /// Share of item creates and definition calls answered as 202 long-running operations.
     #[arg(long, default_value_t = 0.5, value_name = "F")]
     pub lro_rate: f64,
+    /// Append one line per request (`METHOD /path?query STATUS`) to this file, as it is
+    /// served (benchmarks count requests from it).
+    #[arg(long, value_name = "FILE")]
+    pub access_log: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

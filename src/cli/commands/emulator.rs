@@ -1,6 +1,6 @@
 //! `fabric-remote emulator`: serves OneLake DFS and the Fabric REST API on loopback until
 //! Ctrl-C. The first stdout line is `listening on http://127.0.0.1:PORT`, so scripts and
-//! tests can read the port.
+//! tests can read the port; `--access-log FILE` appends every request served to FILE.
 
 use fabric_emulator::{Config, Emulator};
 
@@ -53,9 +53,65 @@ pub async fn run(args: &EmulatorArgs) -> anyhow::Result<ExitStatus> {
     eprintln!(
         "point the CLI at it: export FABRIC_REMOTE_TOKEN=emulator FABRIC_REMOTE_ONELAKE_ENDPOINT={url} FABRIC_REMOTE_API_ENDPOINT={url} (any token works); Ctrl-C stops"
     );
-    tokio::signal::ctrl_c().await?;
+    let emulator = std::sync::Arc::new(emulator);
+    let log = match &args.access_log {
+        Some(path) => Some(AccessLog::open(path)?),
+        None => None,
+    };
+    match log {
+        Some(mut log) => {
+            let mut tick = tokio::time::interval(std::time::Duration::from_millis(200));
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => log.write_new(&emulator)?,
+                    r = tokio::signal::ctrl_c() => {
+                        r?;
+                        log.write_new(&emulator)?;
+                        break;
+                    }
+                }
+            }
+        }
+        None => tokio::signal::ctrl_c().await?,
+    }
     drop(emulator);
     Ok(ExitStatus::Success)
+}
+
+/// `--access-log`: the requests served so far, appended as they come.
+struct AccessLog {
+    file: std::io::BufWriter<std::fs::File>,
+    written: usize,
+}
+
+impl AccessLog {
+    fn open(path: &std::path::Path) -> anyhow::Result<Self> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| anyhow::anyhow!("cannot open the access log {}: {e}", path.display()))?;
+        Ok(Self {
+            file: std::io::BufWriter::new(file),
+            written: 0,
+        })
+    }
+
+    fn write_new(&mut self, emulator: &Emulator) -> anyhow::Result<()> {
+        use std::io::Write;
+        let requests = emulator.requests();
+        for r in requests.iter().skip(self.written) {
+            let query = if r.query.is_empty() { "" } else { "?" };
+            writeln!(
+                self.file,
+                "{} {}{query}{} {}",
+                r.method, r.path, r.query, r.status
+            )?;
+        }
+        self.written = self.written.max(requests.len());
+        self.file.flush()?;
+        Ok(())
+    }
 }
 
 /// A program given as a relative path (`.venv/bin/python`) made absolute, since jobs run in
