@@ -640,3 +640,28 @@ async fn shared_key_signs_and_a_wrong_key_is_refused_with_a_hint() {
     assert!(e.hint().unwrap().contains("container"), "{:?}", e.hint());
     assert_eq!(good.properties(&missing).await.unwrap(), None);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttled_requests_are_retried_by_the_shared_policy() {
+    let c = Container::new("retry").await;
+    let proxy = Proxy::start();
+    let blob = small(BlobAuth::azurite());
+    // Two 503s the way Azure Storage throttles (a fault Azurite does not produce on demand).
+    proxy.refuse(
+        2,
+        |m, _| m == "PUT",
+        503,
+        "ServerBusy",
+        "The server is busy.",
+    );
+    let data = pattern(1000, 4);
+    let up = blob
+        .upload_bytes(&c.via(&proxy, "r.bin"), &data, &none())
+        .await
+        .unwrap();
+    assert_eq!(up.requests, 1, "retries are not counted as requests of the upload");
+    let puts: Vec<_> = proxy.seen().iter().map(|s| s.status).collect();
+    assert_eq!(puts, [503, 503, 201]);
+    assert_eq!(blob.http().throttled(), 2);
+    assert_eq!(blob.read(&c.loc("r.bin"), None).await.unwrap(), data);
+}
