@@ -659,7 +659,10 @@ async fn throttled_requests_are_retried_by_the_shared_policy() {
         .upload_bytes(&c.via(&proxy, "r.bin"), &data, &none())
         .await
         .unwrap();
-    assert_eq!(up.requests, 1, "retries are not counted as requests of the upload");
+    assert_eq!(
+        up.requests, 1,
+        "retries are not counted as requests of the upload"
+    );
     let puts: Vec<_> = proxy.seen().iter().map(|s| s.status).collect();
     assert_eq!(puts, [503, 503, 201]);
     assert_eq!(blob.http().throttled(), 2);
