@@ -23,6 +23,18 @@ pub const FABRIC_REMOTE_CACHE_DIR: &str = "FABRIC_REMOTE_CACHE_DIR";
 /// already has what the tests need).
 pub const FABRIC_REMOTE_SKIP_INSTALL: &str = "FABRIC_REMOTE_SKIP_INSTALL";
 
+/// Blob API: a SAS token (`sv=…&sig=…`, with or without the leading `?`) for the account or
+/// container (the Azure CLI's name). Never printed.
+pub const AZURE_STORAGE_SAS_TOKEN: &str = "AZURE_STORAGE_SAS_TOKEN";
+/// Blob API: a base64 account key for Shared Key authorisation (the Azure CLI's name). Never
+/// printed.
+pub const AZURE_STORAGE_KEY: &str = "AZURE_STORAGE_KEY";
+/// Blob API: the account [`AZURE_STORAGE_KEY`] belongs to, when the URL does not name it.
+pub const AZURE_STORAGE_ACCOUNT: &str = "AZURE_STORAGE_ACCOUNT";
+/// Blob API: a connection string (`AccountName=…;AccountKey=…` or
+/// `SharedAccessSignature=…`, or `UseDevelopmentStorage=true` for Azurite). Never printed.
+pub const AZURE_STORAGE_CONNECTION_STRING: &str = "AZURE_STORAGE_CONNECTION_STRING";
+
 /// Selects one credential explicitly: `token`, `client_secret`, `workload_identity`,
 /// `managed_identity`, `cli` (plus dbt-fabric's spellings, see `auth`).
 pub const FABRIC_TEST_AUTH: &str = "FABRIC_TEST_AUTH";

@@ -3,11 +3,11 @@
 //!
 //! The pipeline, leaf modules first: [`location`] parses where data lives; [`auth`] gets
 //! bearer tokens; [`http`] sends requests with one retry policy; [`dfs`] speaks the OneLake
-//! DFS API on top of it; [`sync`] mirrors a tree through it; [`junit`] maps pytest's junit XML
-//! to pytest outcomes. Every error type implements [`diagnostic::Diagnostic`] (its kind and
-//! its hint); [`secret`] keeps tokens out of every message. The binary (`src/main.rs` +
-//! `src/cli/`) wires them to commands; the emulator lives in its own crate (`emulator/`) and
-//! shares no code with these clients.
+//! DFS API on top of it and [`blob`] the Blob API; [`sync`] mirrors a tree through either;
+//! [`junit`] maps pytest's junit XML to pytest outcomes. Every error type implements
+//! [`diagnostic::Diagnostic`] (its kind and its hint); [`secret`] keeps tokens out of every
+//! message. The binary (`src/main.rs` + `src/cli/`) wires them to commands; the emulator lives
+//! in its own crate (`emulator/`) and shares no code with these clients.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -22,6 +22,7 @@
 #![deny(clippy::print_stdout, clippy::print_stderr, clippy::exit)]
 
 pub mod auth;
+pub mod blob;
 pub mod dfs;
 pub mod diagnostic;
 pub mod dotenv;

@@ -1,13 +1,19 @@
-//! Where data lives: a local path, or a remote directory on a DFS endpoint.
+//! Where data lives: a local path, or a remote directory on a DFS or Blob endpoint.
 //!
 //! A [`RemoteLocation`] is an endpoint (`https://onelake.dfs.fabric.microsoft.com`, an ADLS
-//! Gen2 account, or any `http(s)` DFS endpoint such as the emulator), a *filesystem* (the
-//! OneLake workspace or the ADLS container) and a path of decoded segments. Accepted forms are
-//! listed in SPEC §1. Parsing is literal after the host: `%XX` escapes are decoded, a `%` that
-//! is not followed by two hex digits stays a `%`, `+` is a plus (never a space), and `?` and `#`
-//! are ordinary characters of names (there are no query strings in a location). `.` and `..`
-//! segments are refused here, before any request can be built. On the wire every segment is
-//! percent-encoded on its own, so every name round-trips.
+//! Gen2 account, a storage account's Blob endpoint, or any `http(s)` endpoint such as the
+//! emulator or Azurite), a *filesystem* (the OneLake workspace or the container) and a path of
+//! decoded segments, plus the [`Api`] its host speaks. Accepted forms are listed in SPEC §1,
+//! plus the Blob hosts (`onelake.blob.fabric.microsoft.com`, `<account>.blob.core.windows.net`)
+//! and Azurite's path-style URLs (`http://127.0.0.1:10000/devstoreaccount1/<container>/…`,
+//! recognised by its well-known account name). Parsing is literal after the host: `%XX`
+//! escapes are decoded, a `%` that is not followed by two hex digits stays a `%`, `+` is a
+//! plus (never a space), and `?` and `#` are ordinary characters of names (there are no query
+//! strings in a location). The one exception is a SAS token (`?…&sig=…`), which
+//! [`RemoteLocation::parse_with_sas`] splits off into a [`Secret`] and [`RemoteLocation::parse`]
+//! refuses; a location itself never holds a secret. `.` and `..` segments are refused here,
+//! before any request can be built. On the wire every segment is percent-encoded on its own,
+//! so every name round-trips.
 //!
 //! This module does no I/O and knows nothing of requests beyond building their URLs.
 
@@ -15,6 +21,8 @@ use std::fmt;
 use std::path::PathBuf;
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
+use crate::secret::Secret;
 
 /// Bytes left as they are in a path segment: RFC 3986 unreserved characters only.
 const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
@@ -28,6 +36,11 @@ const QUERY_PATH: &AsciiSet = &SEGMENT.remove(b'/');
 
 /// The global OneLake DFS host.
 pub const ONELAKE_DFS_HOST: &str = "onelake.dfs.fabric.microsoft.com";
+/// The global OneLake Blob host.
+pub const ONELAKE_BLOB_HOST: &str = "onelake.blob.fabric.microsoft.com";
+/// Azurite's well-known account; a first path segment of this name marks a path-style
+/// (`http://host:port/<account>/<container>/…`) Blob URL.
+pub const AZURITE_ACCOUNT: &str = "devstoreaccount1";
 
 /// Percent-encodes `value` for use as a query parameter value (continuation tokens,
 /// `directory=` paths keep their `/`).
@@ -66,6 +79,19 @@ pub enum Service {
     /// Any other http(s) endpoint speaking the DFS API (the emulator, a proxy). Treated with
     /// OneLake's protections, since the emulator is OneLake-shaped.
     Custom,
+    /// `<account>.blob.core.windows.net` (and sovereign clouds), or Azurite's path-style
+    /// `…/devstoreaccount1/<container>`: a storage account's Blob endpoint, filesystem =
+    /// container. Only the container root is protected.
+    BlobAccount,
+}
+
+/// Which REST API a location's host speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Api {
+    /// ADLS Gen2 / OneLake DFS (`resource=file`, `action=append`, JSON listings).
+    Dfs,
+    /// Blob (`Put Blob`, `Put Block List`, XML listings).
+    Blob,
 }
 
 /// A remote directory or file: endpoint + filesystem + decoded path segments.
@@ -74,6 +100,9 @@ pub struct RemoteLocation {
     scheme: String,
     authority: String,
     service: ServiceKey,
+    api: Api,
+    /// The account of a path-style URL (Azurite), which precedes the filesystem in the path.
+    path_account: Option<String>,
     filesystem: String,
     segments: Vec<String>,
 }
@@ -84,12 +113,27 @@ enum ServiceKey {
     OneLake,
     AdlsGen2,
     Custom,
+    BlobAccount,
 }
 
 impl RemoteLocation {
-    /// Parses one of the remote forms of SPEC §1.
+    /// Parses one of the remote forms of SPEC §1. A URL carrying a SAS token is refused (use
+    /// [`RemoteLocation::parse_with_sas`] where a SAS can be used).
     pub fn parse(input: &str) -> Result<RemoteLocation, LocationError> {
-        let input = input.trim();
+        match split_sas(input.trim()) {
+            (bare, Some(_)) => Err(LocationError::SasInUrl(bare.to_string())),
+            (bare, None) => Self::parse_bare(bare),
+        }
+    }
+
+    /// [`RemoteLocation::parse`], with a SAS token (`?sv=…&sig=…`) split off the URL and
+    /// returned as a [`Secret`]. Errors never show the token.
+    pub fn parse_with_sas(input: &str) -> Result<(RemoteLocation, Option<Secret>), LocationError> {
+        let (bare, sas) = split_sas(input.trim());
+        Ok((Self::parse_bare(bare)?, sas.map(Secret::new)))
+    }
+
+    fn parse_bare(input: &str) -> Result<RemoteLocation, LocationError> {
         let (scheme, rest) = input
             .split_once("://")
             .ok_or_else(|| LocationError::NotAUrl(input.to_string()))?;
@@ -122,8 +166,6 @@ impl RemoteLocation {
         if authority.is_empty() || bad_brackets || authority.starts_with(':') {
             return Err(LocationError::NoHost(input.to_string()));
         }
-        let service = classify_host(&authority, input)?;
-
         let mut segments = Vec::new();
         for raw in path_part.split('/') {
             if raw.is_empty() {
@@ -133,6 +175,17 @@ impl RemoteLocation {
             check_segment(&seg, input)?;
             segments.push(seg);
         }
+        let (service, api) = classify_host(&authority, input)?;
+        let (service, api, path_account) = match segments.first() {
+            Some(first)
+                if service == ServiceKey::Custom
+                    && filesystem_from_user.is_none()
+                    && first == AZURITE_ACCOUNT =>
+            {
+                (ServiceKey::BlobAccount, Api::Blob, Some(segments.remove(0)))
+            }
+            _ => (service, api, None),
+        };
         let filesystem = match filesystem_from_user {
             Some(fs) => fs,
             None => {
@@ -150,6 +203,8 @@ impl RemoteLocation {
             scheme: wire_scheme,
             authority,
             service,
+            api,
+            path_account,
             filesystem,
             segments,
         })
@@ -160,6 +215,66 @@ impl RemoteLocation {
             ServiceKey::OneLake => Service::OneLake,
             ServiceKey::AdlsGen2 => Service::AdlsGen2,
             ServiceKey::Custom => Service::Custom,
+            ServiceKey::BlobAccount => Service::BlobAccount,
+        }
+    }
+
+    /// The API this location's host speaks.
+    pub fn api(&self) -> Api {
+        self.api
+    }
+
+    /// The storage account, where the URL names one: the path-style account (Azurite), the
+    /// first label of an Azure Storage host, or `onelake`. `None` for other endpoints.
+    pub fn account(&self) -> Option<&str> {
+        if let Some(account) = &self.path_account {
+            return Some(account);
+        }
+        match self.service {
+            ServiceKey::OneLake => Some("onelake"),
+            ServiceKey::AdlsGen2 | ServiceKey::BlobAccount => {
+                host_of(&self.authority).split('.').next()
+            }
+            ServiceKey::Custom => None,
+        }
+    }
+
+    /// The same location on the endpoint that speaks `api`: OneLake's and Azure Storage's
+    /// `.dfs.` and `.blob.` hosts are swapped; other endpoints (the emulator) are assumed to
+    /// serve both. `None` when there is no such endpoint (Azurite has no DFS).
+    pub fn to_api(&self, api: Api) -> Option<RemoteLocation> {
+        if api == self.api {
+            return Some(self.clone());
+        }
+        if api == Api::Dfs && self.path_account.is_some() {
+            return None;
+        }
+        let (from, to) = match api {
+            Api::Dfs => (".blob.", ".dfs."),
+            Api::Blob => (".dfs.", ".blob."),
+        };
+        let mut out = self.clone();
+        out.api = api;
+        if self.service != ServiceKey::Custom {
+            out.authority = self.authority.replacen(from, to, 1);
+        }
+        if self.service == ServiceKey::BlobAccount {
+            out.service = ServiceKey::AdlsGen2;
+        }
+        Some(out)
+    }
+
+    /// Refuses a Blob location where only the DFS API is spoken, suggesting the DFS URL.
+    pub fn require_dfs(&self) -> Result<(), LocationError> {
+        if self.api == Api::Dfs {
+            return Ok(());
+        }
+        match self.to_api(Api::Dfs) {
+            Some(dfs) => Err(LocationError::BlobEndpoint {
+                input: self.to_string(),
+                suggestion: dfs.to_string(),
+            }),
+            None => Err(LocationError::BlobOnly(self.to_string())),
         }
     }
 
@@ -183,13 +298,16 @@ impl RemoteLocation {
         self.segments.join("/")
     }
 
-    /// The encoded URL of the filesystem (for listings).
+    /// The encoded URL of the filesystem (for listings); the container's URL on Blob.
     pub fn filesystem_url(&self) -> String {
-        format!(
-            "{}/{}",
-            self.endpoint(),
-            utf8_percent_encode(&self.filesystem, SEGMENT)
-        )
+        let mut url = self.endpoint();
+        if let Some(account) = &self.path_account {
+            url.push('/');
+            url.extend(utf8_percent_encode(account, SEGMENT));
+        }
+        url.push('/');
+        url.extend(utf8_percent_encode(&self.filesystem, SEGMENT));
+        url
     }
 
     /// The encoded URL of this path.
@@ -237,6 +355,8 @@ impl RemoteLocation {
             scheme: "https".into(),
             authority: ONELAKE_DFS_HOST.into(),
             service: ServiceKey::OneLake,
+            api: Api::Dfs,
+            path_account: None,
             filesystem: workspace.into(),
             segments: vec![item.into()],
         };
@@ -275,7 +395,7 @@ impl RemoteLocation {
     pub fn is_protected(&self) -> bool {
         match (self.service, self.segments.len()) {
             (_, 0) => true,
-            (ServiceKey::AdlsGen2, _) => false,
+            (ServiceKey::AdlsGen2 | ServiceKey::BlobAccount, _) => false,
             (_, 1) => true,
             (_, 2) => ["Files", "Tables", "Main", "Libs"]
                 .iter()
@@ -288,7 +408,11 @@ impl RemoteLocation {
 impl fmt::Display for RemoteLocation {
     /// The location with decoded names, as a person would type it.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.endpoint(), self.filesystem)?;
+        write!(f, "{}", self.endpoint())?;
+        if let Some(account) = &self.path_account {
+            write!(f, "/{account}")?;
+        }
+        write!(f, "/{}", self.filesystem)?;
         for seg in &self.segments {
             write!(f, "/{seg}")?;
         }
@@ -296,20 +420,19 @@ impl fmt::Display for RemoteLocation {
     }
 }
 
-fn classify_host(authority: &str, input: &str) -> Result<ServiceKey, LocationError> {
+fn classify_host(authority: &str, input: &str) -> Result<(ServiceKey, Api), LocationError> {
     let host = host_of(authority);
     if host.ends_with(ONELAKE_DFS_HOST) {
-        return Ok(ServiceKey::OneLake);
+        return Ok((ServiceKey::OneLake, Api::Dfs));
     }
-    if host.contains(".blob.") {
-        let suggestion = input.replacen(".blob.", ".dfs.", 1);
-        return Err(LocationError::BlobEndpoint {
-            input: input.to_string(),
-            suggestion,
-        });
+    if host.ends_with(ONELAKE_BLOB_HOST) {
+        return Ok((ServiceKey::OneLake, Api::Blob));
+    }
+    if host.contains(".blob.core.") {
+        return Ok((ServiceKey::BlobAccount, Api::Blob));
     }
     if host.contains(".dfs.core.") {
-        return Ok(ServiceKey::AdlsGen2);
+        return Ok((ServiceKey::AdlsGen2, Api::Dfs));
     }
     if host.ends_with("fabric.microsoft.com") || host.ends_with(".windows.net") {
         return Err(LocationError::UnknownHost {
@@ -317,7 +440,29 @@ fn classify_host(authority: &str, input: &str) -> Result<ServiceKey, LocationErr
             input: input.to_string(),
         });
     }
-    Ok(ServiceKey::Custom)
+    Ok((ServiceKey::Custom, Api::Dfs))
+}
+
+/// Splits a SAS token off a URL: the text after the first `?` when it is a query
+/// (`k=v&k=v…`) with a `sig` parameter. Anything else stays part of the URL (a `?` in a
+/// name is an ordinary character).
+pub fn split_sas(input: &str) -> (&str, Option<&str>) {
+    let Some(q) = input.find('?') else {
+        return (input, None);
+    };
+    let query = &input[q + 1..];
+    let is_sas = !query.is_empty()
+        && query.split('&').all(|p| p.contains('='))
+        && query.split('&').any(|p| {
+            p.split('=')
+                .next()
+                .is_some_and(|k| k.eq_ignore_ascii_case("sig"))
+        });
+    if is_sas {
+        (&input[..q], Some(query))
+    } else {
+        (input, None)
+    }
 }
 
 /// The host without a port (keeps IPv6 brackets).
@@ -392,6 +537,14 @@ pub enum LocationError {
         "`{input}` points at a Blob endpoint; fabric-remote speaks the DFS API: use `{suggestion}`"
     )]
     BlobEndpoint { input: String, suggestion: String },
+    #[error(
+        "`{0}` is a Blob-only endpoint (Azurite or a storage account without DFS); this command speaks the DFS API"
+    )]
+    BlobOnly(String),
+    #[error(
+        "`{0}` carries a SAS token in its query; give the URL without it and the token in AZURE_STORAGE_SAS_TOKEN"
+    )]
+    SasInUrl(String),
     #[error(
         "`{host}` in `{input}` is not a DFS host; use onelake.dfs.fabric.microsoft.com or <account>.dfs.core.windows.net"
     )]
@@ -581,14 +734,6 @@ mod tests {
             LocationError::UnsupportedScheme { .. }
         ));
         assert!(matches!(
-            err("https://onelake.blob.fabric.microsoft.com/ws/lake.Lakehouse/Files"),
-            LocationError::BlobEndpoint { suggestion, .. } if suggestion == "https://onelake.dfs.fabric.microsoft.com/ws/lake.Lakehouse/Files"
-        ));
-        assert!(matches!(
-            err("https://acct.blob.core.windows.net/c/x"),
-            LocationError::BlobEndpoint { .. }
-        ));
-        assert!(matches!(
             err("https://app.fabric.microsoft.com/groups/x"),
             LocationError::UnknownHost { .. }
         ));
@@ -672,6 +817,136 @@ mod tests {
             l.to_string(),
             "http://h:1/My Workspace/lake.Lakehouse/Files/a+b"
         );
+    }
+
+    #[test]
+    fn blob_hosts_parse_with_their_api() {
+        let l =
+            remote("https://onelake.blob.fabric.microsoft.com/My Workspace/lake.Lakehouse/Files/p");
+        assert_eq!((l.service(), l.api()), (Service::OneLake, Api::Blob));
+        assert_eq!(l.filesystem(), "My Workspace");
+        assert_eq!(l.path(), "lake.Lakehouse/Files/p");
+        assert_eq!(l.account(), Some("onelake"));
+        assert!(l.join("x").unwrap().to_api(Api::Blob).is_some());
+        assert!(
+            remote("https://onelake.blob.fabric.microsoft.com/ws/lake.Lakehouse/Files")
+                .is_protected()
+        );
+
+        let l = remote("https://acct.blob.core.windows.net/data/proj/a b");
+        assert_eq!((l.service(), l.api()), (Service::BlobAccount, Api::Blob));
+        assert_eq!(l.account(), Some("acct"));
+        assert_eq!(
+            l.filesystem_url(),
+            "https://acct.blob.core.windows.net/data"
+        );
+        assert_eq!(
+            l.url(),
+            "https://acct.blob.core.windows.net/data/proj/a%20b"
+        );
+        assert!(!l.is_protected());
+        assert!(remote("https://acct.blob.core.windows.net/data").is_protected());
+        assert_eq!(
+            remote("https://acct.dfs.core.windows.net/data").account(),
+            Some("acct")
+        );
+    }
+
+    #[test]
+    fn azurite_path_style_keeps_the_account_in_the_path() {
+        let l = remote("http://127.0.0.1:10000/devstoreaccount1/c1/dir/f.txt");
+        assert_eq!((l.service(), l.api()), (Service::BlobAccount, Api::Blob));
+        assert_eq!(l.account(), Some("devstoreaccount1"));
+        assert_eq!(l.filesystem(), "c1");
+        assert_eq!(l.path(), "dir/f.txt");
+        assert_eq!(
+            l.filesystem_url(),
+            "http://127.0.0.1:10000/devstoreaccount1/c1"
+        );
+        assert_eq!(
+            l.url(),
+            "http://127.0.0.1:10000/devstoreaccount1/c1/dir/f.txt"
+        );
+        assert_eq!(
+            l.to_string(),
+            "http://127.0.0.1:10000/devstoreaccount1/c1/dir/f.txt"
+        );
+        assert!(remote("http://127.0.0.1:10000/devstoreaccount1/c1").is_protected());
+        assert!(!l.is_protected());
+        assert_eq!(l.to_api(Api::Dfs), None);
+        assert!(matches!(l.require_dfs(), Err(LocationError::BlobOnly(_))));
+        assert!(matches!(
+            RemoteLocation::parse("http://127.0.0.1:10000/devstoreaccount1"),
+            Err(LocationError::NoFilesystem(_))
+        ));
+        // Any other first segment on a custom endpoint is a DFS filesystem, as before.
+        let l = remote("http://127.0.0.1:10000/ws/lake.Lakehouse/Files");
+        assert_eq!(
+            (l.service(), l.api(), l.account()),
+            (Service::Custom, Api::Dfs, None)
+        );
+    }
+
+    #[test]
+    fn switching_api_swaps_the_host() {
+        let l =
+            remote("https://westeurope-onelake.dfs.fabric.microsoft.com/ws/lake.Lakehouse/Files/p");
+        let b = l.to_api(Api::Blob).unwrap();
+        assert_eq!(
+            b.url(),
+            "https://westeurope-onelake.blob.fabric.microsoft.com/ws/lake.Lakehouse/Files/p"
+        );
+        assert_eq!(b.service(), Service::OneLake);
+        assert_eq!(b.to_api(Api::Dfs).unwrap(), l);
+        let a = remote("https://acct.dfs.core.windows.net/c/p")
+            .to_api(Api::Blob)
+            .unwrap();
+        assert_eq!(a.url(), "https://acct.blob.core.windows.net/c/p");
+        let d = remote("https://acct.blob.core.windows.net/c/p")
+            .to_api(Api::Dfs)
+            .unwrap();
+        assert_eq!(
+            (d.service(), d.url().as_str()),
+            (Service::AdlsGen2, "https://acct.dfs.core.windows.net/c/p")
+        );
+        // The emulator serves both on one endpoint.
+        let e = remote("http://127.0.0.1:9/ws/lake.Lakehouse/Files")
+            .to_api(Api::Blob)
+            .unwrap();
+        assert_eq!(
+            (e.api(), e.endpoint().as_str()),
+            (Api::Blob, "http://127.0.0.1:9")
+        );
+        assert!(matches!(
+            remote("https://onelake.blob.fabric.microsoft.com/ws/lake.Lakehouse/Files").require_dfs(),
+            Err(LocationError::BlobEndpoint { suggestion, .. }) if suggestion == "https://onelake.dfs.fabric.microsoft.com/ws/lake.Lakehouse/Files"
+        ));
+        assert!(l.require_dfs().is_ok());
+    }
+
+    #[test]
+    fn sas_tokens_are_split_off_and_never_shown() {
+        let sig = "sig=c2VjcmV0c2lnbmF0dXJl%2B%3D";
+        let url = format!("https://acct.blob.core.windows.net/c/dir?sv=2023-11-03&sp=rl&{sig}");
+        let (l, sas) = RemoteLocation::parse_with_sas(&url).unwrap();
+        assert_eq!(l.url(), "https://acct.blob.core.windows.net/c/dir");
+        assert_eq!(sas.unwrap().expose(), format!("sv=2023-11-03&sp=rl&{sig}"));
+        let e = RemoteLocation::parse(&url).unwrap_err();
+        assert!(matches!(e, LocationError::SasInUrl(_)));
+        assert!(!e.to_string().contains("c2VjcmV0"), "{e}");
+        assert!(!format!("{e:?}").contains("c2VjcmV0"));
+        // An error about the rest of the URL does not show the token either.
+        let e = RemoteLocation::parse_with_sas(&format!(
+            "https://acct.blob.core.windows.net/c/../x?{sig}"
+        ))
+        .unwrap_err();
+        assert!(!e.to_string().contains("c2VjcmV0"), "{e}");
+        // A `?` that is not a SAS query stays part of a name.
+        let (l, sas) =
+            RemoteLocation::parse_with_sas("http://h:1/ws/lake.Lakehouse/Files/why?").unwrap();
+        assert!(sas.is_none());
+        assert_eq!(l.segments().last().unwrap(), "why?");
+        assert_eq!(split_sas("http://h/c/a?b=1"), ("http://h/c/a?b=1", None));
     }
 
     #[test]

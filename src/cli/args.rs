@@ -169,6 +169,10 @@ pub struct EmulatorArgs {
     /// Serve HTTPS with a certificate made at start; its CA is written to the data directory.
     #[arg(long)]
     pub tls: bool,
+    /// Append one line per request (`METHOD /path?query STATUS`) to this file, as it is
+    /// served (benchmarks count requests from it).
+    #[arg(long, value_name = "FILE")]
+    pub access_log: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

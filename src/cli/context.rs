@@ -11,8 +11,10 @@ use fabric_remote::location::{RemoteLocation, Service};
 use super::diagnostics::{Report, ResultExt};
 
 /// Parses `url` as a remote location; `FABRIC_REMOTE_ONELAKE_ENDPOINT` redirects OneLake URLs.
+/// The commands speak DFS only for now, so Blob endpoints are refused with the DFS URL.
 pub fn remote_location(url: &str, env: &Env) -> Result<RemoteLocation, Report> {
     let loc = RemoteLocation::parse(url)?;
+    loc.require_dfs()?;
     match env.get(env::FABRIC_REMOTE_ONELAKE_ENDPOINT) {
         Some(endpoint) if loc.service() == Service::OneLake => loc
             .with_endpoint(&endpoint)

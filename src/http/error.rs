@@ -1,6 +1,7 @@
 //! [`HttpError`]: what a failed request means, decoded once from the status, the
-//! `x-ms-error-code` / `x-ms-public-api-error-code` headers and the JSON body (the storage
-//! shape `{"error":{"code","message"}}` and the Fabric shape `{"errorCode","message"}`).
+//! `x-ms-error-code` / `x-ms-public-api-error-code` headers and the body (the DFS JSON shape
+//! `{"error":{"code","message"}}`, the Fabric shape `{"errorCode","message"}`, and the Blob
+//! API's XML `<Error><Code/><Message/></Error>`).
 //!
 //! Messages name the operation and the URL without its query, never a token: the service's
 //! own text is passed through [`redact`] (a server may echo our `Authorization` header).
@@ -232,6 +233,10 @@ pub(crate) fn decode_status(
 
 /// `(code, first line of message)` from either JSON error shape, keys matched case-insensitively.
 fn decode_body(body: &[u8]) -> (Option<String>, Option<String>) {
+    let unmarked = body.strip_prefix("\u{feff}".as_bytes()).unwrap_or(body);
+    if unmarked.trim_ascii_start().starts_with(b"<") {
+        return decode_xml_body(unmarked);
+    }
     let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
         let text = String::from_utf8_lossy(body);
         let line = text.lines().map(str::trim).find(|l| !l.is_empty());
@@ -253,6 +258,45 @@ fn decode_body(body: &[u8]) -> (Option<String>, Option<String>) {
         .and_then(|m| m.lines().next().map(|l| l.trim().to_string()))
         .filter(|m| !m.is_empty());
     (code, message)
+}
+
+/// `(Code, first line of Message)` of the Blob API's XML error body; anything unreadable is
+/// simply absent (the `x-ms-error-code` header still names the code).
+fn decode_xml_body(body: &[u8]) -> (Option<String>, Option<String>) {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_reader(body);
+    let (mut code, mut message) = (None, None);
+    let mut current: Option<String> = None;
+    let mut text = String::new();
+    loop {
+        match reader.read_event() {
+            Ok(Event::Start(tag)) => {
+                current = Some(tag.local_name().as_ref().to_string());
+                text.clear();
+            }
+            Ok(Event::Text(t)) => text.push_str(&t.xml10_content()),
+            Ok(Event::GeneralRef(r)) => {
+                let name = r.xml10_content();
+                if let Some(s) = quick_xml::escape::resolve_predefined_entity(&name) {
+                    text.push_str(s);
+                }
+            }
+            Ok(Event::End(_)) => {
+                match current.take().as_deref() {
+                    Some("Code") => code = Some(text.trim().to_string()),
+                    Some("Message") => message = text.lines().next().map(|l| l.trim().to_string()),
+                    _ => {}
+                }
+                text.clear();
+            }
+            Ok(Event::Eof) | Err(_) => break,
+            Ok(_) => {}
+        }
+    }
+    (
+        code.filter(|c| !c.is_empty()),
+        message.filter(|m| !m.is_empty()),
+    )
 }
 
 pub(crate) fn strip_query(url: &str) -> &str {
@@ -305,6 +349,36 @@ mod tests {
             1,
         );
         assert_eq!(e.code.as_deref(), Some("ItemNotFound"));
+    }
+
+    #[test]
+    fn blob_xml_error_shape() {
+        let h = HeaderMap::new();
+        let body = "\u{feff}<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>Md5Mismatch</Code><Message>The MD5 value specified in the request did not match with the MD5 value calculated by the server.\nRequestId:abc\nTime:2026-01-01T00:00:00Z</Message><UserSpecifiedMd5>x</UserSpecifiedMd5></Error>";
+        let e = decode_status(
+            "PUT",
+            "http://h/c/b?comp=block",
+            400,
+            &h,
+            body.as_bytes(),
+            1,
+        );
+        assert_eq!(e.code.as_deref(), Some("Md5Mismatch"));
+        assert_eq!(
+            e.message.as_deref(),
+            Some(
+                "The MD5 value specified in the request did not match with the MD5 value calculated by the server."
+            )
+        );
+        let e = decode_status(
+            "GET",
+            "u",
+            500,
+            &h,
+            b"<Error><Message>a &amp; b</Message>",
+            1,
+        );
+        assert_eq!((e.code, e.message.as_deref()), (None, Some("a & b")));
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! The HTTP client every service client shares: one connection pool, bearer tokens from
-//! [`Credentials`], and the retry policy of [`retry`]. Knows nothing of DFS or Fabric.
+//! [`Credentials`] (or a [`SignRequest`] for Shared Key and SAS), and the retry policy of
+//! [`retry`]. Knows nothing of DFS, Blob or Fabric.
 //!
 //! [`HttpClient::send`] runs one logical request: it rebuilds the request for each attempt,
-//! retries what [`retry`] says is retryable, refreshes the token once on a 401, and returns
-//! the successful response or a decoded [`HttpError`].
+//! authorises each attempt, retries what [`retry`] says is retryable, refreshes the token once
+//! on a 401, and returns the successful response or a decoded [`HttpError`].
 
 pub mod error;
 pub mod retry;
@@ -43,6 +44,29 @@ pub enum Replay {
     /// Sending it twice could do the work twice (starting a job): retry only when the
     /// service refused without acting (429, 503) or the connection was never made.
     NotIdempotent,
+}
+
+/// How each attempt of a request is authorised. A `&str` converts to [`Authorization::Bearer`],
+/// so callers that only know a scope pass the scope.
+#[derive(Clone, Copy)]
+pub enum Authorization<'a> {
+    /// `Authorization: Bearer` with a token for this scope from [`Credentials`].
+    Bearer(&'a str),
+    /// Signed by the caller's signer after the request is built (Shared Key, SAS).
+    Signed(&'a dyn SignRequest),
+}
+
+impl<'a> From<&'a str> for Authorization<'a> {
+    fn from(scope: &'a str) -> Self {
+        Authorization::Bearer(scope)
+    }
+}
+
+/// Authorises one finished request just before it is sent; called again for every attempt
+/// (so a signature's date is always fresh). A signer puts its secret only into the request:
+/// errors never show the URL's query, and transport errors carry no URL at all.
+pub trait SignRequest: Send + Sync {
+    fn sign(&self, request: &mut reqwest::Request);
 }
 
 /// A successful answer and how many attempts it took.
@@ -100,16 +124,17 @@ impl HttpClient {
         self.inner.throttled.load(Ordering::Relaxed)
     }
 
-    /// Sends `method url` with a bearer token for `scope`; `customize` adds headers, query and
-    /// body, and is called again for every attempt. The request is treated as idempotent.
-    pub async fn send(
+    /// Sends `method url` authorised by `auth` (a scope for a bearer token, or a signer);
+    /// `customize` adds headers, query and body, and is called again for every attempt. The
+    /// request is treated as idempotent.
+    pub async fn send<'a>(
         &self,
         method: Method,
         url: &str,
-        scope: &str,
+        auth: impl Into<Authorization<'a>>,
         customize: impl Fn(RequestBuilder) -> RequestBuilder,
     ) -> Result<Sent, HttpError> {
-        self.send_with(Replay::Idempotent, method, url, scope, customize)
+        self.send_with(Replay::Idempotent, method, url, auth, customize)
             .await
     }
 
@@ -117,15 +142,18 @@ impl HttpClient {
     ///
     /// Every attempt is logged here, and only here (`-v`: target `fabric_remote::http`,
     /// level info): method, URL (secrets redacted), status, duration, attempt number and the
-    /// service's `x-ms-request-id`. Retries and their waits are logged at debug level.
-    pub async fn send_with(
+    /// service's `x-ms-request-id`. Retries and their waits are logged at debug level. A
+    /// signed request is logged with the URL it was given (a signer's SAS is added only to
+    /// the request, never to the log line).
+    pub async fn send_with<'a>(
         &self,
         replay: Replay,
         method: Method,
         url: &str,
-        scope: &str,
+        auth: impl Into<Authorization<'a>>,
         customize: impl Fn(RequestBuilder) -> RequestBuilder,
     ) -> Result<Sent, HttpError> {
+        let auth = auth.into();
         let policy = &self.inner.policy;
         let started = Instant::now();
         let mut backoff = policy.backoff();
@@ -134,15 +162,26 @@ impl HttpClient {
         let logged_url = redact(url).into_owned();
         loop {
             attempts += 1;
-            let token = self.inner.credentials.token(scope).await?;
-            let request = customize(
-                self.inner
-                    .client
-                    .request(method.clone(), url)
-                    .bearer_auth(token.expose()),
-            );
+            let request = self.inner.client.request(method.clone(), url);
             let sent_at = Instant::now();
-            let outcome = request.send().await;
+            let (outcome, token) = match auth {
+                Authorization::Bearer(scope) => {
+                    let token = self.inner.credentials.token(scope).await?;
+                    let request = customize(request.bearer_auth(token.expose()));
+                    (request.send().await, Some((scope, token)))
+                }
+                Authorization::Signed(signer) => {
+                    let outcome = match customize(request).build() {
+                        Ok(mut request) => {
+                            signer.sign(&mut request);
+                            self.inner.client.execute(request).await
+                        }
+                        Err(e) => Err(e),
+                    };
+                    // The signed URL may carry a secret (SAS): keep it out of the error.
+                    (outcome.map_err(reqwest::Error::without_url), None)
+                }
+            };
             let took_ms = sent_at.elapsed().as_millis() as u64;
             let (wait, failure) = match outcome {
                 Ok(response) => {
@@ -162,7 +201,8 @@ impl HttpClient {
                     }
                     if status == 401
                         && !refreshed
-                        && self.inner.credentials.invalidate(scope, &token)
+                        && let Some((scope, token)) = &token
+                        && self.inner.credentials.invalidate(scope, token)
                     {
                         tracing::debug!(target: "fabric_remote::http", "401: fetching a fresh token and trying again");
                         refreshed = true;

@@ -300,6 +300,52 @@ fn emulator_command_prints_its_url_first_and_serves() {
 }
 
 #[test]
+fn emulator_access_log_lists_each_request_served() {
+    let data = tempfile::tempdir().unwrap();
+    let log = data.path().join("access.log");
+    let mut child = fabric_remote()
+        .args(["emulator", "--port", "0", "--access-log"])
+        .arg(&log)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let url = first
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_string();
+    let target = format!("{url}/My%20Workspace/lake.Lakehouse/Files/");
+    let out = run(&["ls", &target], &[("FABRIC_REMOTE_TOKEN", "t")]);
+    // Lines are appended within 200 ms of being served.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let logged = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("GET ") || std::time::Instant::now() > deadline {
+            break text;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let listing = "GET /My Workspace?resource=filesystem&recursive=false&maxResults=5000&directory=lake.Lakehouse/Files 200";
+    assert!(logged.lines().any(|l| l == listing), "{logged}");
+    for line in logged.lines() {
+        let (method, rest) = line.split_once(' ').unwrap();
+        assert!(["GET", "HEAD"].contains(&method), "{line}");
+        assert!(
+            rest.starts_with("/My Workspace") && rest.ends_with(" 200"),
+            "{line}"
+        );
+    }
+}
+
+#[test]
 fn emulator_rejects_bad_fault_rates() {
     let out = Command::new(env!("CARGO_BIN_EXE_fabric-remote"))
         .args(["emulator", "--fail-rate", "1.5"])

@@ -1,5 +1,8 @@
-//! The integration test binary: the library and the CLI against the emulator, over HTTP.
+//! The integration test binary: the library and the CLI against the emulator, and the Blob
+//! client against Azurite, over HTTP.
 
+mod azurite;
+mod blob;
 mod cli;
 mod dfs;
 mod emulator;

@@ -1,6 +1,7 @@
 //! `fabric-remote emulator`: serves OneLake (DFS and Blob) and the Fabric REST API on
 //! loopback until Ctrl-C. The first stdout line is `listening on http://127.0.0.1:PORT`
-//! (`https://` with `--tls`), so scripts and tests can read the port.
+//! (`https://` with `--tls`), so scripts and tests can read the port; `--access-log FILE`
+//! appends every request served to FILE.
 
 use fabric_emulator::{Config, Emulator};
 
@@ -60,14 +61,69 @@ pub async fn run(args: &EmulatorArgs) -> anyhow::Result<ExitStatus> {
     eprintln!(
         "point the CLI at it: export FABRIC_REMOTE_TOKEN=emulator FABRIC_REMOTE_ONELAKE_ENDPOINT={url} FABRIC_REMOTE_API_ENDPOINT={url} (any token works); Ctrl-C stops"
     );
+    let emulator = std::sync::Arc::new(emulator);
+    let mut log = match &args.access_log {
+        Some(path) => Some(AccessLog::open(path)?),
+        None => None,
+    };
     // Ctrl-C or SIGTERM (test harnesses and scripts stop it that way) end it cleanly.
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r?,
-        _ = term.recv() => {}
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(200));
+    loop {
+        tokio::select! {
+            _ = tick.tick(), if log.is_some() => {
+                if let Some(log) = &mut log {
+                    log.write_new(&emulator)?;
+                }
+            }
+            r = tokio::signal::ctrl_c() => {
+                r?;
+                break;
+            }
+            _ = term.recv() => break,
+        }
+    }
+    if let Some(log) = &mut log {
+        log.write_new(&emulator)?;
     }
     drop(emulator);
     Ok(ExitStatus::Success)
+}
+
+/// `--access-log`: the requests served so far, appended as they come.
+struct AccessLog {
+    file: std::io::BufWriter<std::fs::File>,
+    written: usize,
+}
+
+impl AccessLog {
+    fn open(path: &std::path::Path) -> anyhow::Result<Self> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| anyhow::anyhow!("cannot open the access log {}: {e}", path.display()))?;
+        Ok(Self {
+            file: std::io::BufWriter::new(file),
+            written: 0,
+        })
+    }
+
+    fn write_new(&mut self, emulator: &Emulator) -> anyhow::Result<()> {
+        use std::io::Write;
+        let requests = emulator.requests();
+        for r in requests.iter().skip(self.written) {
+            let query = if r.query.is_empty() { "" } else { "?" };
+            writeln!(
+                self.file,
+                "{} {}{query}{} {}",
+                r.method, r.path, r.query, r.status
+            )?;
+        }
+        self.written = self.written.max(requests.len());
+        self.file.flush()?;
+        Ok(())
+    }
 }
 
 /// A program given as a relative path (`.venv/bin/python`) made absolute, since jobs run in
