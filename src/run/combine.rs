@@ -13,7 +13,12 @@
 //! - a `CollectReport` for a collector already reported by another shard is dropped (every
 //!   shard collects the same files), as is a `WarningMessage` raised outside a test
 //!   (`when` other than `runtest`) that another shard already sent word for word;
-//! - everything else (`TestReport`, `SubTestReport`, test warnings…) is passed on as is.
+//! - everything else (`TestReport`, `SubTestReport`, test warnings…) is passed on;
+//! - each job copies the project to a temporary folder of its own, where one session has
+//!   one: once a shard's folder is known (from the first skip or crash whose absolute path
+//!   ends in the test's rootdir-relative file, the rule the report-log mapper uses), every
+//!   later record of that shard names the folder of the first shard that made its own known
+//!   instead, so skips fold and paths read as in one session.
 //!
 //! With one job nothing is dropped or added: the stream is that job's report log, byte for
 //! byte. The same merged records feed one [`ReportLog`], whose finished tests become the
@@ -46,6 +51,10 @@ struct State {
     phases: Vec<Option<Phase>>,
     /// Each job's own `SessionFinish` status.
     session_exits: Vec<Option<i32>>,
+    /// Each job's remote project folder, once known.
+    roots: Vec<Option<String>>,
+    /// The folder every record names (the first one learnt).
+    root: Option<String>,
     stopping: bool,
 }
 
@@ -70,6 +79,7 @@ impl<'a> Board<'a> {
             state: Mutex::new(State {
                 phases: vec![Some(Phase::Submitted); jobs],
                 session_exits: vec![None; jobs],
+                roots: vec![None; jobs],
                 ..State::default()
             }),
         }
@@ -108,6 +118,18 @@ impl<'a> Board<'a> {
             };
             if !keep {
                 return;
+            }
+            if s.roots.get(index).is_some_and(Option::is_none)
+                && let Some(root) = learn_root(line)
+            {
+                s.root.get_or_insert_with(|| root.clone());
+                s.roots[index] = Some(root);
+            }
+            if let (Some(Some(mine)), Some(one)) = (s.roots.get(index), &s.root)
+                && mine != one
+            {
+                let line = line.replace(mine.as_str(), one);
+                return self.pass_on(&mut s, &line);
             }
         }
         self.pass_on(&mut s, line);
@@ -194,6 +216,33 @@ impl<'a> Board<'a> {
     fn counts(&self) -> crate::junit::Counts {
         self.lock().log.counts()
     }
+}
+
+/// A job's remote project folder, from a record whose skip or crash names an absolute path
+/// that ends in the record's rootdir-relative file (`location[0]`).
+fn learn_root(line: &str) -> Option<String> {
+    if !line.contains("\"longrepr\": [") && !line.contains("\"reprcrash\"") {
+        return None;
+    }
+    #[derive(serde::Deserialize)]
+    struct Paths {
+        #[serde(default)]
+        location: Option<(String, serde::de::IgnoredAny, serde::de::IgnoredAny)>,
+        #[serde(default)]
+        longrepr: Option<serde_json::Value>,
+    }
+    let paths: Paths = serde_json::from_str(line).ok()?;
+    let rel = paths.location?.0;
+    let abs = match paths.longrepr? {
+        serde_json::Value::Array(items) => items.first()?.as_str()?.to_owned(),
+        serde_json::Value::Object(map) => map.get("reprcrash")?.get("path")?.as_str()?.to_owned(),
+        _ => return None,
+    };
+    if rel.is_empty() || rel.starts_with('/') || !abs.starts_with('/') {
+        return None;
+    }
+    let root = abs.strip_suffix(&rel)?.strip_suffix('/')?;
+    (!root.is_empty()).then(|| root.to_owned())
 }
 
 /// The most serious of the shards' session statuses (internal error, usage error,
@@ -337,6 +386,44 @@ mod tests {
             ["t_bad.py", "t.py::b", "t.py::a"]
         );
         assert_eq!(log.exit_status(), Some(1));
+    }
+
+    #[test]
+    fn every_shard_names_the_first_shards_project_folder() {
+        let skip = |root: &str, id: &str| {
+            format!(
+                r#"{{"nodeid": "{id}", "location": ["tests/t.py", 3, "x"], "outcome": "skipped", "longrepr": ["{root}/tests/t.py", 4, "Skipped: no"], "when": "setup", "sections": [["Captured stdout setup", "in {root}"]], "$report_type": "TestReport"}}"#
+            )
+        };
+        let seen = Seen::default();
+        let board = Board::new(&seen, 2, Instant::now());
+        board
+            .view(1)
+            .record(&skip("/tmp/fr-b/project", "tests/t.py::a"));
+        board
+            .view(0)
+            .record(&skip("/tmp/fr-a/project", "tests/t.py::b"));
+        board
+            .view(0)
+            .record(&skip("/tmp/fr-a/project", "tests/t.py::c"));
+        assert_eq!(
+            *seen.records.lock().unwrap(),
+            [
+                skip("/tmp/fr-b/project", "tests/t.py::a"),
+                skip("/tmp/fr-b/project", "tests/t.py::b"),
+                skip("/tmp/fr-b/project", "tests/t.py::c"),
+            ]
+        );
+        // One job: nothing is rewritten.
+        let seen = Seen::default();
+        let board = Board::new(&seen, 1, Instant::now());
+        board
+            .view(0)
+            .record(&skip("/tmp/fr-a/project", "tests/t.py::b"));
+        assert_eq!(
+            *seen.records.lock().unwrap(),
+            [skip("/tmp/fr-a/project", "tests/t.py::b")]
+        );
     }
 
     #[test]
