@@ -159,10 +159,9 @@ impl History {
         for result in &mapping.results {
             let failed = matches!(result.headline().outcome, Outcome::Failed | Outcome::Error);
             match result.kind {
+                Kind::Test if result.missing && interrupted => {}
                 Kind::Test if result.missing => {
-                    if !interrupted {
-                        self.last_failed.insert(result.nodeid.clone());
-                    }
+                    self.last_failed.insert(result.nodeid.clone());
                 }
                 Kind::Test => {
                     if let Some(d) = result.duration.filter(|d| d.is_finite() && *d >= 0.0) {
