@@ -94,7 +94,7 @@ def _tuples(value):
 class Replay:
     """Feeds records into a session; remembers which items got a complete result."""
 
-    def __init__(self, session, items, local_collect, local_warnings, paths):
+    def __init__(self, session, items, local_collect, local_warnings, paths, properties=None):
         self.session = session
         self.config = session.config
         self.hook = session.config.hook
@@ -103,6 +103,8 @@ class Replay:
         self.local_collect = local_collect
         self.local_warnings = local_warnings
         self.paths = paths
+        #: (name, value) -> (name, value) for each user property (None: keep them as sent)
+        self.properties = properties
         self.started = set()
         self.finished = set()
         self.last_finished = ""
@@ -158,6 +160,8 @@ class Replay:
         report.sections = _tuples(getattr(report, "sections", ()))
         if hasattr(report, "user_properties"):
             report.user_properties = _tuples(report.user_properties)
+            if self.properties is not None:
+                report.user_properties = [self.properties(p) for p in report.user_properties]
         return report
 
     def _map_repr_paths(self, longrepr):

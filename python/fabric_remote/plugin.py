@@ -170,6 +170,7 @@ class RemoteSession:
                 self.local_collect,
                 self.local_warnings,
                 PathMap(self.config.rootpath, files),
+                properties=_local_property,
             )
             stream = Stream(argv, cwd=str(self.config.invocation_params.dir))
             interrupted = self._follow(stream, replay)
@@ -359,10 +360,16 @@ def _restore_sigterm(previous):
 # ---- always on: the artifact folders of failing tests ----
 
 
+_failed_key = pytest.StashKey[bool]()
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
     report = yield
     if report.failed:
+        item.stash[_failed_key] = True
+    # The teardown report too: junitxml writes the properties of a test's last report.
+    if report.failed or (report.when == "teardown" and item.stash.get(_failed_key, False)):
         found = artifacts.recorded(item)
         if found:
             report.user_properties = list(report.user_properties) + [
@@ -376,6 +383,15 @@ def _local_url(where):
     if endpoint and where.startswith(artifacts.ONELAKE_DFS + "/"):
         return endpoint + where[len(artifacts.ONELAKE_DFS) :]
     return where
+
+
+def _local_property(prop):
+    """A replayed artifact property, its OneLake URL on the endpoint this machine uses."""
+    if isinstance(prop, tuple) and len(prop) == 2 and isinstance(prop[1], str):
+        name, value = prop
+        if isinstance(name, str) and name.startswith(artifacts.PROPERTY_PREFIX):
+            return name, _local_url(value)
+    return prop
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -44,6 +44,8 @@ def installed():
 
 
 INSTALLED = installed()
+if not INSTALLED:
+    sys.path.insert(0, str(PYTHON_SRC))
 
 
 @pytest.fixture(scope="session")

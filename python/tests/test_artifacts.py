@@ -8,6 +8,7 @@ the folders like dbt's helpers do, and fails one test so the artifact summary sh
 import os
 import re
 import subprocess
+import xml.etree.ElementTree as ET
 
 from conftest import project
 from test_replay import outcome_lines, run, section, write
@@ -112,7 +113,7 @@ def test_remote_mode_puts_them_in_the_lakehouse_and_prints_where_for_failures(
     pytester, remote, binary, tmp_path
 ):
     write(pytester, DBT_PROJECT)
-    result = run(pytester, "-v", "-p", "no:cacheprovider", remote=True)
+    result = run(pytester, "-v", "-p", "no:cacheprovider", "--junitxml=out.xml", remote=True)
     assert outcome_lines(result) == [
         "tests/test_dbt.py::TestProject::test_folders PASSED [ 50%]",
         "tests/test_dbt.py::TestProject::test_fails FAILED [100%]",
@@ -127,6 +128,16 @@ def test_remote_mode_puts_them_in_the_lakehouse_and_prints_where_for_failures(
         "    project_root: %s/project" % url,
         "fetch a folder with: fabric-remote sync URL LOCAL_DIR",
     ]
+    # junit carries them as properties of the failing test (and only of it).
+    props = {}
+    for case in ET.parse(str(project(pytester) / "out.xml")).getroot().iter("testcase"):
+        props[case.get("name")] = {p.get("name"): p.get("value") for p in case.iter("property")}
+    assert props["test_folders"] == {}
+    assert props["test_fails"] == {
+        "fabric-remote artifact logs_dir": url + "/logs",
+        "fabric-remote artifact profiles_root": url + "/profile",
+        "fabric-remote artifact project_root": url + "/project",
+    }
     # The printed URL is one fabric-remote itself can fetch.
     dest = tmp_path / "fetched"
     fetched = subprocess.run([binary, "sync", url + "/project", str(dest)], capture_output=True, text=True)

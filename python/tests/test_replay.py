@@ -407,3 +407,21 @@ def test_shards_without_remote_is_a_usage_error(pytester, plugin):
     result = run(pytester, "--shards", "2")
     assert result.ret == 4
     assert "--shards only applies with --remote" in result.stderr.str()
+
+
+def shards_supported(binary):
+    out = __import__("subprocess").run([binary, "run", "--help"], capture_output=True, text=True)
+    return "--shards" in out.stdout
+
+
+def test_shards_split_the_run_and_report_as_one_session(pytester, remote, binary):
+    if not shards_supported(binary):
+        pytest.skip("this fabric-remote has no run --shards yet")
+    write(pytester, ZOO)
+    local = run(pytester, "-v", "-ra", "-p", "no:cacheprovider")
+    replayed = run(pytester, "-v", "-ra", "-p", "no:cacheprovider", "--shards", "2", remote=True)
+    strip = lambda r: sorted(re.sub(r" \[ *\d+%\]$", "", line) for line in outcome_lines(r))
+    assert strip(replayed) == strip(local)
+    assert sorted(section(replayed, "short test summary info")) == sorted(section(local, "short test summary info"))
+    assert summary(replayed) == summary(local)
+    assert replayed.ret == local.ret == 1
