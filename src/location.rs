@@ -5,10 +5,9 @@
 //! OneLake workspace or the ADLS container) and a path of decoded segments. Accepted forms are
 //! listed in docs/commands.md ("Remote URLs"). Parsing is literal after the host: `%XX`
 //! escapes are decoded, a `%` that is not followed by two hex digits stays a `%`, `+` is a
-//! plus (never a space), and `?` and `#`
-//! are ordinary characters of names (there are no query strings in a location). `.` and `..`
-//! segments are refused here, before any request can be built. On the wire every segment is
-//! percent-encoded on its own, so every name round-trips.
+//! plus (never a space), and `?` and `#` are ordinary characters of names (there are no query
+//! strings in a location). `.` and `..` segments are refused here, before any request can be
+//! built. On the wire every segment is percent-encoded on its own, so every name round-trips.
 //!
 //! This module does no I/O and knows nothing of requests beyond building their URLs.
 
