@@ -172,7 +172,10 @@ class RemoteSession:
                 PathMap(self.config.rootpath, files),
                 properties=_local_property,
             )
-            stream = Stream(argv, cwd=str(self.config.invocation_params.dir))
+            try:
+                stream = Stream(argv, cwd=str(self.config.invocation_params.dir))
+            except OSError as e:
+                raise pytest.UsageError("cannot run %s: %s" % (binary, e)) from None
             interrupted = self._follow(stream, replay)
         self.remote_pytest = replay.remote_pytest
         if interrupted:
