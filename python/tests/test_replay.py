@@ -425,3 +425,31 @@ def test_shards_split_the_run_and_report_as_one_session(pytester, remote, binary
     assert sorted(section(replayed, "short test summary info")) == sorted(section(local, "short test summary info"))
     assert summary(replayed) == summary(local)
     assert replayed.ret == local.ret == 1
+
+
+def test_a_selected_test_the_remote_did_not_run_is_an_error_never_a_pass(pytester, remote):
+    write(
+        pytester,
+        {
+            "conftest.py": """
+                import os
+
+
+                def pytest_collection_modifyitems(items):
+                    if os.environ.get("FABRIC_TEST_SPARK_EXEC_MODE") == "remote":
+                        items[:] = [i for i in items if "dropped" not in i.name]
+            """,
+            "tests/test_a.py": "def test_kept():\n    pass\n\ndef test_dropped_remotely():\n    pass\n",
+        },
+    )
+    result = run(pytester, "-v", "-ra", "-vv", remote=True)
+    assert outcome_lines(result) == [
+        "tests/test_a.py::test_kept PASSED [ 50%]",
+        "tests/test_a.py::test_dropped_remotely ERROR [100%]",
+    ]
+    assert (
+        "ERROR tests/test_a.py::test_dropped_remotely - fabric-remote: the remote run gave no result "
+        "for this test (remote pytest exit status 0) (job https://app.fabric.microsoft.com/"
+    ) in result.stdout.str()
+    assert summary(result) == "1 passed, 1 error"
+    assert result.ret == 1
