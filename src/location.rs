@@ -3,11 +3,11 @@
 //! A [`RemoteLocation`] is an endpoint (`https://onelake.dfs.fabric.microsoft.com`, an ADLS
 //! Gen2 account, or any `http(s)` DFS endpoint such as the emulator), a *filesystem* (the
 //! OneLake workspace or the ADLS container) and a path of decoded segments. Accepted forms are
-//! listed in SPEC §1. Parsing is literal after the host: `%XX` escapes are decoded, a `%` that
-//! is not followed by two hex digits stays a `%`, `+` is a plus (never a space), and `?` and `#`
-//! are ordinary characters of names (there are no query strings in a location). `.` and `..`
-//! segments are refused here, before any request can be built. On the wire every segment is
-//! percent-encoded on its own, so every name round-trips.
+//! listed in docs/commands.md ("Remote URLs"). Parsing is literal after the host: `%XX`
+//! escapes are decoded, a `%` that is not followed by two hex digits stays a `%`, `+` is a
+//! plus (never a space), and `?` and `#` are ordinary characters of names (there are no query
+//! strings in a location). `.` and `..` segments are refused here, before any request can be
+//! built. On the wire every segment is percent-encoded on its own, so every name round-trips.
 //!
 //! This module does no I/O and knows nothing of requests beyond building their URLs.
 
@@ -87,7 +87,7 @@ enum ServiceKey {
 }
 
 impl RemoteLocation {
-    /// Parses one of the remote forms of SPEC §1.
+    /// Parses one of the remote forms listed in docs/commands.md.
     pub fn parse(input: &str) -> Result<RemoteLocation, LocationError> {
         let input = input.trim();
         let (scheme, rest) = input

@@ -35,6 +35,15 @@ pub enum Command {
     Demo(DemoArgs),
     /// Run a Python file as a Fabric Spark job definition; follow, cancel, or read its runs.
     Job(JobArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete in.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]
