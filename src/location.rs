@@ -3,17 +3,17 @@
 //! A [`RemoteLocation`] is an endpoint (`https://onelake.dfs.fabric.microsoft.com`, an ADLS
 //! Gen2 account, a storage account's Blob endpoint, or any `http(s)` endpoint such as the
 //! emulator or Azurite), a *filesystem* (the OneLake workspace or the container) and a path of
-//! decoded segments, plus the [`Api`] its host speaks. Accepted forms are listed in SPEC §1,
-//! plus the Blob hosts (`onelake.blob.fabric.microsoft.com`, `<account>.blob.core.windows.net`)
-//! and Azurite's path-style URLs (`http://127.0.0.1:10000/devstoreaccount1/<container>/…`,
-//! recognised by its well-known account name). Parsing is literal after the host: `%XX`
-//! escapes are decoded, a `%` that is not followed by two hex digits stays a `%`, `+` is a
-//! plus (never a space), and `?` and `#` are ordinary characters of names (there are no query
-//! strings in a location). The one exception is a SAS token (`?…&sig=…`), which
-//! [`RemoteLocation::parse_with_sas`] splits off into a [`Secret`] and [`RemoteLocation::parse`]
-//! refuses; a location itself never holds a secret. `.` and `..` segments are refused here,
-//! before any request can be built. On the wire every segment is percent-encoded on its own,
-//! so every name round-trips.
+//! decoded segments, plus the [`Api`] its host speaks. Accepted forms are listed in
+//! docs/commands.md ("Remote URLs"), plus the Blob hosts (`onelake.blob.fabric.microsoft.com`,
+//! `<account>.blob.core.windows.net`) and Azurite's path-style URLs
+//! (`http://127.0.0.1:10000/devstoreaccount1/<container>/…`, recognised by its well-known
+//! account name). Parsing is literal after the host: `%XX` escapes are decoded, a `%` that is
+//! not followed by two hex digits stays a `%`, `+` is a plus (never a space), and `?` and `#`
+//! are ordinary characters of names (there are no query strings in a location). The one
+//! exception is a SAS token (`?…&sig=…`), which [`RemoteLocation::parse_with_sas`] splits off
+//! into a [`Secret`] and [`RemoteLocation::parse`] refuses; a location itself never holds a
+//! secret. `.` and `..` segments are refused here, before any request can be built. On the
+//! wire every segment is percent-encoded on its own, so every name round-trips.
 //!
 //! This module does no I/O and knows nothing of requests beyond building their URLs.
 
@@ -117,8 +117,8 @@ enum ServiceKey {
 }
 
 impl RemoteLocation {
-    /// Parses one of the remote forms of SPEC §1. A URL carrying a SAS token is refused (use
-    /// [`RemoteLocation::parse_with_sas`] where a SAS can be used).
+    /// Parses one of the remote forms listed in docs/commands.md. A URL carrying a SAS token
+    /// is refused (use [`RemoteLocation::parse_with_sas`] where a SAS can be used).
     pub fn parse(input: &str) -> Result<RemoteLocation, LocationError> {
         match split_sas(input.trim()) {
             (bare, Some(_)) => Err(LocationError::SasInUrl(bare.to_string())),

@@ -301,6 +301,13 @@ impl Emulator {
     pub fn set_capacity(&self, assigned: bool) {
         self.state.fabric.set_capacity(assigned)
     }
+
+    /// Fault knob: every later run of the Spark job definition called `sjd_name` ends
+    /// `Failed` right after its submit, with `reason` as its `failureReason.message` (as a
+    /// driver that cannot start does); `None` clears it.
+    pub fn fail_runs_of(&self, sjd_name: &str, reason: Option<&str>) {
+        self.state.fabric.fail_runs_of(sjd_name, reason)
+    }
 }
 
 /// An I/O error in the data directory, said as one sentence with what to do.

@@ -35,6 +35,15 @@ pub enum Command {
     Demo(DemoArgs),
     /// Run a Python file as a Fabric Spark job definition; follow, cancel, or read its runs.
     Job(JobArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete in.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]
@@ -230,9 +239,28 @@ pub struct RunArgs {
     /// Do not pip install the requirements and the project remotely (also FABRIC_REMOTE_SKIP_INSTALL=1).
     #[arg(long)]
     pub no_install: bool,
+    /// Split the tests over N Spark jobs running at once (SJDs `<sjd>-1` … `<sjd>-N`),
+    /// balanced by the durations of earlier runs; the tests of a class stay together.
+    #[arg(long, value_name = "N", default_value_t = 1, allow_negative_numbers = true, value_parser = shard_count)]
+    pub shards: usize,
+    /// Run only the tests that failed or errored the last time they ran remotely (all of
+    /// them when none did). `--lf` after `--` is pytest's own and reads the local cache.
+    #[arg(long = "lf", visible_alias = "last-failed")]
+    pub last_failed: bool,
     /// pytest's arguments, after `--`.
     #[arg(last = true, value_name = "PYTEST_ARGS")]
     pub pytest_args: Vec<String>,
+}
+
+/// `--shards`: 1 to [`fabric_remote::run::MAX_SHARDS`].
+fn shard_count(s: &str) -> Result<usize, String> {
+    let max = fabric_remote::run::MAX_SHARDS;
+    match s.trim().parse::<i64>() {
+        Ok(n) if n >= 1 && n <= max as i64 => Ok(n as usize),
+        _ => Err(format!(
+            "`{s}` is not a number of shards: give a whole number from 1 to {max}"
+        )),
+    }
 }
 
 #[derive(Debug, Args)]

@@ -15,7 +15,8 @@ use fabric_remote::fabric::{
 };
 use fabric_remote::junit::{self, Counts, TestResult};
 use fabric_remote::run::{
-    self, Collected, JobEnd, Phase, Progress, RemoteRun, RunOutcome, Stop, Submitted,
+    self, Basis, Collected, JobEnd, Phase, Progress, RemoteRun, RunOutcome, ShardRun, Split, Stop,
+    Submitted,
 };
 use fabric_remote::secret::redact;
 use fabric_remote::sync;
@@ -163,7 +164,8 @@ struct State {
     drawn: Option<String>,
     /// `-v` lines already printed while the job ran.
     printed: Vec<String>,
-    job: Option<Submitted>,
+    /// The submitted jobs (one per shard).
+    jobs: Vec<Submitted>,
 }
 
 impl RunConsole {
@@ -228,7 +230,7 @@ impl RunConsole {
     /// In stream mode, the closing record for a run that failed before or without a job.
     pub fn finish_error(&self, exit: u8, message: &str) {
         if self.stream {
-            let job = self.state.lock().ok().and_then(|s| s.job.clone());
+            let job = self.state.lock().ok().and_then(|s| s.jobs.first().cloned());
             let record = serde_json::json!({
                 "$report_type": "FabricRemoteFinish",
                 "exitstatus": exit,
@@ -252,17 +254,8 @@ impl RunConsole {
                 "run_id": null,
             }),
             RunOutcome::Ran(r) => {
-                let (state, stopped) = match &r.end {
-                    JobEnd::Finished { state, .. } => (Some(state.as_str()), None),
-                    JobEnd::Stopped { why, state } => (
-                        state.map(TerminalState::as_str),
-                        Some(match why {
-                            Stop::Interrupted => "interrupted",
-                            Stop::TimedOut => "timeout",
-                        }),
-                    ),
-                };
-                serde_json::json!({
+                let (state, stopped) = end_words(&r.end);
+                let mut record = serde_json::json!({
                     "$report_type": "FabricRemoteFinish",
                     "exitstatus": r.exit_code,
                     "job_state": state,
@@ -271,7 +264,13 @@ impl RunConsole {
                     "run_id": r.submitted.run_id,
                     "job_id": r.submitted.job.job_id,
                     "stopped": stopped,
-                })
+                });
+                if !r.shards.is_empty() {
+                    let shards: Vec<serde_json::Value> =
+                        r.shards.iter().map(shard_record).collect();
+                    record["shards"] = serde_json::Value::Array(shards);
+                }
+                record
             }
         };
         emit(false, &format!("{record}\n"));
@@ -289,6 +288,9 @@ impl RunConsole {
     }
 
     fn ran(&self, r: &RemoteRun) {
+        if !r.shards.is_empty() {
+            return self.ran_shards(r);
+        }
         let took = human(r.job_elapsed);
         let job = &r.submitted.job;
         match &r.end {
@@ -315,50 +317,13 @@ impl RunConsole {
                     job.job_id
                 )),
             },
+            JobEnd::Error { reason } => self.line(&redact(&format!("Failed: {reason}"))),
         }
-        if let Some(status) = &r.status
-            && let Some(error) = &status.error
-        {
-            let stage = status.stage.as_deref().unwrap_or("pytest");
-            emit(
-                true,
-                &format!("error: the remote run stopped at `{stage}`: {error}\n"),
-            );
-            if let Some(detail) = status.detail.as_deref().filter(|d| !d.trim().is_empty()) {
-                let mut text = String::new();
-                for line in detail.lines() {
-                    text.push_str("  | ");
-                    text.push_str(line);
-                    text.push('\n');
-                }
-                emit(true, &redact(&text));
-            }
+        if let Some(status) = &r.status {
+            remote_error(status, "");
         }
-        if !self.stream
-            && let Some(mapping) = &r.mapping
-        {
-            let text = junit::render_text(mapping);
-            let printed = self
-                .state
-                .lock()
-                .map(|s| s.printed.clone())
-                .unwrap_or_default();
-            let text = without_printed(&text, &printed);
-            emit(false, &format!("\n{}", text.trim_start_matches('\n')));
-        }
-        for note in &r.notes {
-            emit(true, &redact(&format!("note: {note}\n")));
-        }
-        let hint_logs = || {
-            emit(
-                true,
-                &format!(
-                    "hint: `fabric-remote job logs {} --sjd {}` shows the driver's output\n",
-                    job.job_id,
-                    shell_word(&job.item_name)
-                ),
-            )
-        };
+        self.results(r);
+        let hint_logs = || hint_logs(job);
         match &r.end {
             JobEnd::Finished {
                 state: TerminalState::Deduped,
@@ -381,17 +346,206 @@ impl RunConsole {
             _ => {}
         }
         if !self.stream {
-            emit(
-                true,
-                &format!("Remote run folder: {}\n", r.submitted.run_folder),
-            );
+            emit(true, &format!("Remote run folder: {}\n", r.run_folder));
         }
+    }
+
+    /// The merged results (not in stream mode), without the `-v` lines printed live; then
+    /// the run's notes.
+    fn results(&self, r: &RemoteRun) {
+        if !self.stream
+            && let Some(mapping) = &r.mapping
+        {
+            let text = junit::render_text(mapping);
+            let printed = self
+                .state
+                .lock()
+                .map(|s| s.printed.clone())
+                .unwrap_or_default();
+            let text = without_printed(&text, &printed);
+            emit(false, &format!("\n{}", text.trim_start_matches('\n')));
+        }
+        for note in &r.notes {
+            emit(true, &redact(&format!("note: {note}\n")));
+        }
+    }
+
+    /// A sharded run: one line per shard, the remote errors, the merged results, hints.
+    fn ran_shards(&self, r: &RemoteRun) {
+        let completed = r.shards.iter().all(|s| {
+            matches!(
+                s.end,
+                JobEnd::Finished {
+                    state: TerminalState::Completed,
+                    ..
+                }
+            )
+        });
+        if completed {
+            self.line(&format!(
+                "Completed {} jobs ({})",
+                r.shards.len(),
+                human(r.job_elapsed)
+            ));
+        }
+        for shard in &r.shards {
+            self.line(&redact(&shard_line(shard)));
+        }
+        for shard in &r.shards {
+            if let Some(status) = &shard.status {
+                remote_error(
+                    status,
+                    &format!("shard {}/{}: ", shard.id.index, shard.id.of),
+                );
+            }
+        }
+        self.results(r);
+        for shard in &r.shards {
+            let Some(job) = shard.submitted.as_ref().map(|s| &s.job) else {
+                continue;
+            };
+            match &shard.end {
+                JobEnd::Finished {
+                    state: TerminalState::Deduped,
+                    ..
+                } => emit(
+                    true,
+                    &format!(
+                        "hint: shard {}/{}: another run of `{}` was active; wait for it (`fabric-remote job list`, `job cancel --sjd {}`) or use another --sjd NAME\n",
+                        shard.id.index,
+                        shard.id.of,
+                        job.item_name,
+                        shell_word(&job.item_name)
+                    ),
+                ),
+                JobEnd::Finished {
+                    state: TerminalState::Failed,
+                    ..
+                } => hint_logs(job),
+                JobEnd::Finished {
+                    state: TerminalState::Completed,
+                    ..
+                } if shard.exit_code == 3 => hint_logs(job),
+                _ => {}
+            }
+        }
+        if !self.stream {
+            emit(true, &format!("Remote run folder: {}\n", r.run_folder));
+        }
+    }
+}
+
+/// `hint: fabric-remote job logs …` for a job that failed.
+fn hint_logs(job: &fabric_remote::fabric::JobRef) {
+    emit(
+        true,
+        &format!(
+            "hint: `fabric-remote job logs {} --sjd {}` shows the driver's output\n",
+            job.job_id,
+            shell_word(&job.item_name)
+        ),
+    );
+}
+
+/// `error: the remote run stopped at …` and the detail (pip's output…), when the entry
+/// point could not run pytest.
+fn remote_error(status: &run::RemoteStatus, prefix: &str) {
+    let Some(error) = &status.error else {
+        return;
+    };
+    let stage = status.stage.as_deref().unwrap_or("pytest");
+    emit(
+        true,
+        &redact(&format!(
+            "error: {prefix}the remote run stopped at `{stage}`: {error}\n"
+        )),
+    );
+    if let Some(detail) = status.detail.as_deref().filter(|d| !d.trim().is_empty()) {
+        let mut text = String::new();
+        for line in detail.lines() {
+            text.push_str("  | ");
+            text.push_str(line);
+            text.push('\n');
+        }
+        emit(true, &redact(&text));
+    }
+}
+
+/// `Shard 2/4 (`sjd-2`): Completed (13s), 50 tests ran in 10.21s`.
+fn shard_line(s: &ShardRun) -> String {
+    let head = format!("Shard {}/{} (`{}`)", s.id.index, s.id.of, s.sjd_name);
+    let took = human(s.job_elapsed);
+    let ran = |what: &str| match s.session_seconds {
+        Some(secs) => format!(
+            "{what}, {} test{} ran in {secs:.2}s",
+            s.id.tests,
+            if s.id.tests == 1 { "" } else { "s" }
+        ),
+        None => what.to_string(),
+    };
+    match &s.end {
+        JobEnd::Finished { state, .. } => match (state, &s.failure) {
+            (TerminalState::Completed, None) => {
+                format!("{head}: {}", ran(&format!("Completed ({took})")))
+            }
+            (state, Some(why)) => format!("{head}: {} ({took}): {why}", state.as_str()),
+            (state, None) => format!("{head}: {} ({took})", state.as_str()),
+        },
+        JobEnd::Stopped { state, .. } => match state {
+            Some(state) => format!("{head}: {}", ran(&format!("{} ({took})", state.as_str()))),
+            None => format!("{head}: stopped waiting; the job may still be stopping"),
+        },
+        JobEnd::Error { reason } => format!("{head}: not run: {reason}"),
+    }
+}
+
+/// The closing record's entry for one shard.
+fn shard_record(s: &ShardRun) -> serde_json::Value {
+    let (state, stopped) = end_words(&s.end);
+    serde_json::json!({
+        "shard": s.id.index,
+        "sjd": s.sjd_name,
+        "exitstatus": s.exit_code,
+        "job_state": state,
+        "failure_reason": s.failure.as_deref().map(|f| redact(f).into_owned()),
+        "job_url": s.submitted.as_ref().map(|x| x.job_url.clone()),
+        "job_id": s.submitted.as_ref().map(|x| x.job.job_id.clone()),
+        "stopped": stopped,
+        "session_seconds": s.session_seconds,
+        "nodeids": s.ids,
+    })
+}
+
+/// `job_state` and `stopped` of a closing record.
+fn end_words(end: &JobEnd) -> (Option<&'static str>, Option<&'static str>) {
+    match end {
+        JobEnd::Finished { state, .. } => (Some(state.as_str()), None),
+        JobEnd::Stopped { why, state } => (
+            state.map(TerminalState::as_str),
+            Some(match why {
+                Stop::Interrupted => "interrupted",
+                Stop::TimedOut => "timeout",
+            }),
+        ),
+        JobEnd::Error { .. } => (None, None),
     }
 }
 
 /// The failure reason of the closing record: the job's, the remote entry point's, or why
 /// the run was stopped.
 fn failure_reason(r: &RemoteRun) -> Option<String> {
+    if !r.shards.is_empty() && !matches!(r.end, JobEnd::Stopped { .. }) {
+        let failures: Vec<String> = r
+            .shards
+            .iter()
+            .filter_map(|s| {
+                s.failure.as_ref().map(|why| {
+                    format!("shard {}/{} (`{}`): {why}", s.id.index, s.id.of, s.sjd_name)
+                })
+            })
+            .collect();
+        return (!failures.is_empty()).then(|| redact(&failures.join("; ")).into_owned());
+    }
     let status_error = r.status.as_ref().and_then(|s| s.error.clone());
     match &r.end {
         JobEnd::Finished { reason, state } => match state {
@@ -409,6 +563,7 @@ fn failure_reason(r: &RemoteRun) -> Option<String> {
             Stop::Interrupted => "interrupted: the job was cancelled".to_string(),
             Stop::TimedOut => "the timeout passed: the job was cancelled".to_string(),
         }),
+        JobEnd::Error { reason } => Some(reason.clone()),
     }
 }
 
@@ -494,14 +649,53 @@ impl run::Reporter for RunConsole {
             ));
         }
         self.line(&format!("Job URL: {}", s.job_url));
-        self.line(&format!("Run {} (job instance {})", s.run_id, s.job.job_id));
+        match s.shard {
+            Some(shard) => self.line(&format!(
+                "Run {} shard {}/{}: {} test{} on `{}` (job instance {})",
+                s.run_id,
+                shard.index,
+                shard.of,
+                shard.tests,
+                if shard.tests == 1 { "" } else { "s" },
+                s.job.item_name,
+                s.job.job_id
+            )),
+            None => self.line(&format!("Run {} (job instance {})", s.run_id, s.job.job_id)),
+        }
         if let Ok(mut state) = self.state.lock() {
-            state.job = Some(s.clone());
+            state.jobs.push(s.clone());
         }
     }
 
+    fn sharded(&self, split: &Split) {
+        let n: usize = split.shards.iter().map(Vec::len).sum();
+        let sizes: Vec<String> = split.shards.iter().map(|s| s.len().to_string()).collect();
+        let how = match split.basis {
+            Basis::Durations => {
+                let est: Vec<String> = split.estimates.iter().map(|e| format!("{e:.1}s")).collect();
+                format!(
+                    "by recorded durations: {} tests (about {})",
+                    sizes.join(", "),
+                    est.join(", ")
+                )
+            }
+            Basis::Counts => format!(
+                "by test counts (no durations recorded yet): {} tests",
+                sizes.join(", ")
+            ),
+        };
+        self.line(&format!(
+            "Split {n} tests into {} shards {how}",
+            split.shards.len()
+        ));
+    }
+
     fn progress(&self, p: &Progress) {
-        let label = phase_label(&p.phase);
+        let mut label = phase_label(&p.phase);
+        if p.jobs > 1 {
+            let s = if p.active == 1 { "" } else { "s" };
+            label = format!("{label} {} job{s}", p.active);
+        }
         let counts = counts_text(&p.counts);
         let text = if counts.is_empty() {
             format!("{} {label}...", clock(p.elapsed))
@@ -537,23 +731,26 @@ impl run::Reporter for RunConsole {
     }
 
     fn stopping(&self, why: Stop) {
-        let job = self
+        let jobs: Vec<String> = self
             .state
             .lock()
-            .ok()
-            .and_then(|s| s.job.as_ref().map(|j| j.job.job_id.clone()))
+            .map(|s| s.jobs.iter().map(|j| j.job.job_id.clone()).collect())
             .unwrap_or_default();
         self.clear_status();
         let what = match why {
             Stop::Interrupted => "Interrupted",
             Stop::TimedOut => "Timed out",
         };
-        emit(
-            true,
-            &format!(
-                "{what}: cancelling job {job} and waiting for it to stop (Ctrl-C again to stop waiting)\n"
+        let text = match jobs.as_slice() {
+            [one] => format!(
+                "{what}: cancelling job {one} and waiting for it to stop (Ctrl-C again to stop waiting)\n"
             ),
-        );
+            many => format!(
+                "{what}: cancelling {} jobs and waiting for them to stop (Ctrl-C again to stop waiting)\n",
+                many.len()
+            ),
+        };
+        emit(true, &text);
     }
 }
 

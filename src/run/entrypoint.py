@@ -169,13 +169,21 @@ def install(cfg, run_dir, files, project, work):
 
 
 def publish(wheels, wheelhouse):
-    """Copies the wheels to the lakehouse for the next run (best effort)."""
+    """Copies the wheels to the lakehouse for the next run (best effort). Each file lands
+    through a rename, so the shards of a run publishing at once never expose a half-written
+    wheel."""
     try:
         os.makedirs(wheelhouse, exist_ok=True)
-        for name in os.listdir(wheels):
-            shutil.copyfile(os.path.join(wheels, name), os.path.join(wheelhouse, name))
-        with open(os.path.join(wheelhouse, "COMPLETE"), "w") as f:
-            f.write("\n")
+        names = os.listdir(wheels)
+        for name in names + ["COMPLETE"]:
+            target = os.path.join(wheelhouse, name)
+            tmp = "%s.tmp-%d" % (target, os.getpid())
+            if name == "COMPLETE":
+                with open(tmp, "w") as f:
+                    f.write("\n")
+            else:
+                shutil.copyfile(os.path.join(wheels, name), tmp)
+            os.replace(tmp, target)
     except OSError as e:
         print("fabric-remote: could not keep the wheels for later runs: %s" % e, flush=True)
 
@@ -360,6 +368,9 @@ else:
             data = self.config.hook.pytest_report_to_serializable(config=self.config, report=report)
             if "_report_type" in data:
                 data["$report_type"] = data.pop("_report_type")
+            # pytest-xdist's controller sets `node` (its worker) on every report it relays:
+            # not data, and a replaying terminal would take it for a gateway.
+            data.pop("node", None)
             self.write(data)
 
         def pytest_collectreport(self, report):

@@ -5,6 +5,7 @@
 //! Files/fabric-remote/wheelhouse/<key>/             wheels cached by the requirements' hash
 //! Files/fabric-remote/projects/<name>/project/      the synced project
 //! Files/fabric-remote/projects/<name>/runs/<id>/    one folder per run (inputs and results)
+//! Files/fabric-remote/projects/<name>/runs/<id>/shard-<k>/   one per shard of a sharded run
 //! ```
 //!
 //! Every run has its own folder, so two runs never touch each other's files. Nothing here
@@ -55,6 +56,14 @@ impl Layout {
             run_rel: format!("{project_dir}/runs/{run_id}"),
             entrypoint_rel: format!("{BASE}/entrypoint-{}.py", short_sha(ENTRYPOINT)),
             wheelhouse_rel: format!("{BASE}/wheelhouse"),
+        }
+    }
+
+    /// Shard `k`'s layout: its own folder inside the run's.
+    pub fn shard(&self, k: usize) -> Layout {
+        Layout {
+            run_rel: format!("{}/shard-{k}", self.run_rel),
+            ..self.clone()
         }
     }
 
@@ -169,5 +178,9 @@ mod tests {
             "lh/Files/fabric-remote/projects/proj/runs/20260519-142301-a3f9/chunks/000001.jsonl"
         );
         assert!(l.entrypoint_rel.starts_with("fabric-remote/entrypoint-"));
+        assert_eq!(
+            l.shard(2).run_file("status.json").unwrap().path(),
+            "lh/Files/fabric-remote/projects/proj/runs/20260519-142301-a3f9/shard-2/status.json"
+        );
     }
 }

@@ -8,14 +8,23 @@
 //! map onto the selected ids (report log first, junit XML only when the log is missing) →
 //! a [`RunOutcome`] with pytest's exit status.
 //!
+//! With `shards` > 1 the selection is split ([`shard`]) by the durations earlier runs left
+//! on this machine ([`history`]); each shard gets its own SJD (`<name>-1` …), its own folder
+//! under the run's folder and its own job, all submitted at once after one shared sync, and
+//! their records are merged into one session ([`combine`]). A shard whose job fails leaves
+//! its own tests as errors naming the failure; the others' results stand.
+//!
 //! Nothing here prints: progress goes to a [`Reporter`], and Ctrl-C arrives as a count on a
 //! `watch` channel. See `docs/run.md` for what lands where in the lakehouse.
 
 pub mod collect;
+mod combine;
 pub mod config;
+pub mod history;
 pub mod layout;
 mod live;
 pub mod prepare;
+pub mod shard;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -31,15 +40,18 @@ use crate::fabric::{
     JobStatus, JobSubmission, PollRecord, SjdAction, SparkJobDefinitionV1, TerminalState,
     Workspace, abfss_url, check_item_name, portal_url,
 };
-use crate::junit::{self, Counts, MapOptions, Mapping, TestResult};
+use crate::junit::{self, Counts, MapOptions, Mapping, Outcome, TestResult};
 use crate::location::{LocationError, ONELAKE_DFS_HOST, RemoteLocation};
 use crate::sync::{self, SyncError, SyncOptions};
 
 pub use collect::{CollectError, Collected, Python};
+use combine::Board;
 pub use config::{Config, ConfigError, RemoteEnv};
+pub use history::{History, HistoryError};
 use layout::Layout;
 use live::Live;
 pub use prepare::{PrepareError, Requirements, RequirementsSource};
+pub use shard::{Basis, Split};
 
 /// Everything a run needs, validated.
 #[derive(Debug, Clone)]
@@ -76,7 +88,15 @@ pub struct RunSettings {
     pub sync: SyncOptions,
     /// `PATH`, for finding `uv`.
     pub path_var: Option<String>,
+    /// How many jobs share the selection (1: one job on `sjd_name`, as without shards).
+    pub shards: usize,
+    /// Run only the tests that failed or errored the last time they ran remotely (from the
+    /// history kept in `sync.cache_dir`).
+    pub last_failed: bool,
 }
+
+/// The most shards one run may use.
+pub const MAX_SHARDS: usize = 64;
 
 /// Why a run was stopped before its job ended by itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,6 +129,20 @@ pub struct Progress {
     pub phase: Phase,
     /// Results so far, from the report log.
     pub counts: Counts,
+    /// Jobs in the run (1 without shards).
+    pub jobs: usize,
+    /// Jobs that have not ended yet.
+    pub active: usize,
+}
+
+/// Which shard a job runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShardId {
+    /// 1-based.
+    pub index: usize,
+    pub of: usize,
+    /// Tests in the shard.
+    pub tests: usize,
 }
 
 /// The submitted run.
@@ -119,8 +153,10 @@ pub struct Submitted {
     /// The portal page that lists this SJD's runs.
     pub job_url: String,
     pub sjd_action: SjdAction,
-    /// The run's folder in the lakehouse.
+    /// The job's folder in the lakehouse (the run's folder, or the shard's inside it).
     pub run_folder: RemoteLocation,
+    /// `None` without shards.
+    pub shard: Option<ShardId>,
 }
 
 /// Progress of a run. The CLI draws it; tests ignore it.
@@ -135,6 +171,8 @@ pub trait Reporter: Send + Sync {
         &sync::Silent
     }
     fn synced(&self, _summary: &sync::Summary) {}
+    /// The selection was split into shards (only when `shards` > 1).
+    fn sharded(&self, _split: &Split) {}
     fn submitted(&self, _submitted: &Submitted) {}
     /// The job's state or the counts changed (also sent on every poll).
     fn progress(&self, _progress: &Progress) {}
@@ -164,6 +202,9 @@ pub enum JobEnd {
         why: Stop,
         state: Option<TerminalState>,
     },
+    /// A shard's job could not be submitted or followed (the service failed; a job that
+    /// existed was cancelled). Without shards this is an error of the whole run instead.
+    Error { reason: String },
 }
 
 /// What the entry point wrote to `status.json`.
@@ -220,6 +261,32 @@ pub struct RemoteRun {
     pub exit_code: u8,
     /// Sentences for the end of the output.
     pub notes: Vec<String>,
+    /// The run's folder in the lakehouse.
+    pub run_folder: RemoteLocation,
+    /// Each shard's job (empty without shards).
+    pub shards: Vec<ShardRun>,
+}
+
+/// One shard of a sharded run.
+#[derive(Debug, Clone)]
+pub struct ShardRun {
+    pub id: ShardId,
+    /// The shard's Spark job definition.
+    pub sjd_name: String,
+    pub ids: Vec<String>,
+    /// What the split expected it to weigh (seconds or tests, see [`Split::basis`]).
+    pub estimate: f64,
+    /// `None` when its job could not be submitted.
+    pub submitted: Option<Submitted>,
+    pub end: JobEnd,
+    pub job_elapsed: Duration,
+    pub status: Option<RemoteStatus>,
+    /// From the first test's start to the last test's end, in the shard's report log.
+    pub session_seconds: Option<f64>,
+    /// What this shard alone would exit with.
+    pub exit_code: u8,
+    /// Why its tests have no results, when its job failed (not when the run was stopped).
+    pub failure: Option<String>,
 }
 
 /// How a run ended.
@@ -308,8 +375,9 @@ pub fn no_interrupts() -> watch::Receiver<u32> {
     rx
 }
 
-/// Runs the suite remotely. `interrupts` counts Ctrl-C / SIGTERM: the first cancels the job
-/// (and the run goes on to fetch what exists), the second stops waiting for it to stop.
+/// Runs the suite remotely. `interrupts` counts Ctrl-C / SIGTERM: the first cancels the
+/// job(s) (and the run goes on to fetch what exists), the second stops waiting for them to
+/// stop.
 pub async fn run(
     settings: &RunSettings,
     dfs: &DfsClient,
@@ -317,7 +385,20 @@ pub async fn run(
     reporter: &dyn Reporter,
     mut interrupts: watch::Receiver<u32>,
 ) -> Result<RunOutcome, RunError> {
+    if settings.shards == 0 || settings.shards > MAX_SHARDS {
+        return Err(RunError::Usage(format!(
+            "--shards {} is out of range: give a number from 1 to {MAX_SHARDS}",
+            settings.shards
+        )));
+    }
     check_item_name("Spark job definition", &settings.sjd_name)?;
+    let sharded = settings.shards > 1;
+    if sharded {
+        check_item_name(
+            "Spark job definition",
+            &shard_sjd_name(&settings.sjd_name, settings.shards),
+        )?;
+    }
     let cwd_rel = relative_dir(&settings.project, &settings.cwd).ok_or_else(|| {
         RunError::Usage(format!(
             "the working directory {} is not inside the project {}; run from the project or pass --project",
@@ -361,7 +442,7 @@ pub async fn run(
         lake,
         layout,
         sjd,
-        sjd_action,
+        want,
     } = remote?;
 
     let (ids, verbose) = match (&settings.nodeids, collected) {
@@ -386,39 +467,342 @@ pub async fn run(
     };
     reporter.synced(&synced);
 
-    // The run's own folder and inputs.
+    // What earlier runs left here: durations for the split, failures for --lf.
+    let history_path = settings
+        .sync
+        .cache_dir
+        .as_deref()
+        .map(|d| history::path(d, &settings.project));
+    let mut history = match history_path.as_deref().map(History::load) {
+        Some(Ok(h)) => h,
+        Some(Err(e)) => {
+            reporter.note(&e.to_string());
+            History::default()
+        }
+        None => History::default(),
+    };
+    let ids = if settings.last_failed {
+        select_last_failed(&history, ids, reporter)
+    } else {
+        ids
+    };
+    let split = if sharded {
+        let split = shard::split(&ids, settings.shards, &history.durations);
+        reporter.sharded(&split);
+        split
+    } else {
+        Split {
+            estimates: vec![ids.len() as f64],
+            shards: vec![ids.clone()],
+            basis: Basis::Counts,
+        }
+    };
+    let of = split.shards.len();
+    let jobs: Vec<JobPlan> = split
+        .shards
+        .iter()
+        .enumerate()
+        .map(|(i, shard_ids)| JobPlan {
+            id: ShardId {
+                index: i + 1,
+                of,
+                tests: shard_ids.len(),
+            },
+            sjd_name: if sharded {
+                shard_sjd_name(&settings.sjd_name, i + 1)
+            } else {
+                settings.sjd_name.clone()
+            },
+            layout: if sharded {
+                layout.shard(i + 1)
+            } else {
+                layout.clone()
+            },
+            ids: shard_ids.clone(),
+        })
+        .collect();
+
+    // Each job's SJD (a shard's found, created or updated now) and inputs, all at once.
     let run_id = layout
         .run_rel
         .rsplit('/')
         .next()
         .unwrap_or_default()
         .to_string();
-    let run_json = prepare::RunJson {
-        project: layout.project_rel.clone(),
-        cwd: cwd_rel,
-        args: settings.pytest_args.clone(),
-        nodeids: layout::NODEIDS.into(),
-        install: settings.install,
-        wheelhouse: layout.wheelhouse_rel.clone(),
-        chunk_seconds: settings.chunk_seconds,
-        run_id: run_id.clone(),
+    let ready = futures::future::join_all(jobs.iter().map(|job| {
+        let (sjd, want, ws) = (&sjd, &want, &ws);
+        let inputs = prepare::RunJson {
+            project: layout.project_rel.clone(),
+            cwd: cwd_rel.clone(),
+            args: settings.pytest_args.clone(),
+            nodeids: layout::NODEIDS.into(),
+            install: settings.install,
+            wheelhouse: layout.wheelhouse_rel.clone(),
+            chunk_seconds: settings.chunk_seconds,
+            run_id: run_id.clone(),
+        };
+        let requirements = &requirements.text;
+        async move {
+            let ensured = match sjd {
+                Some(found) if !sharded => found.clone(),
+                _ => {
+                    let e = fabric.ensure_sjd(ws, &job.sjd_name, want).await?;
+                    (e.sjd, e.action)
+                }
+            };
+            upload_inputs(dfs, &job.layout, &inputs, &job.ids, requirements, settings).await?;
+            Ok::<_, RunError>(ensured)
+        }
+    }))
+    .await;
+    let sjds: Vec<(Item, SjdAction)> = ready.into_iter().collect::<Result<_, _>>()?;
+
+    if interrupts.has_changed().unwrap_or(false) {
+        return Err(RunError::Interrupted);
+    }
+    // Submit: the job's folder travels as its only argument (no spaces in it).
+    let submitted = futures::future::join_all(jobs.iter().zip(&sjds).map(|(job, (sjd, _))| {
+        let args = format!(
+            "{} abfss://{}@{ONELAKE_DFS_HOST}/{}",
+            job.layout.run_rel, ws.id, lake.id
+        );
+        let execution = ExecutionData {
+            command_line_arguments: Some(args),
+            ..ExecutionData::default()
+        };
+        let ws = &ws;
+        async move { fabric.run_sjd(ws, sjd, Some(&execution)).await }
+    }))
+    .await;
+    if submitted.iter().all(Result::is_err) {
+        // Nothing runs (without shards: its one job could not be submitted): the run failed.
+        if let Some(Err(e)) = submitted.into_iter().next() {
+            return Err(e.into());
+        }
+        return Err(RunError::Usage("nothing to run".into()));
+    }
+    let mut started = Vec::with_capacity(jobs.len());
+    for ((job, (sjd, action)), sub) in jobs.iter().zip(&sjds).zip(submitted) {
+        started.push(match sub {
+            Ok(submission) => {
+                let s = Submitted {
+                    run_id: run_id.clone(),
+                    job: submission.job.clone(),
+                    job_url: portal_url(&ws.id, &sjd.id),
+                    sjd_action: *action,
+                    run_folder: job.layout.run_dir()?,
+                    shard: sharded.then_some(job.id),
+                };
+                reporter.submitted(&s);
+                Ok((submission, s))
+            }
+            Err(e) => {
+                reporter.note(&format!(
+                    "shard {}/{}: the job could not be submitted: {e}",
+                    job.id.index, job.id.of
+                ));
+                Err(e.to_string())
+            }
+        });
+    }
+    let start = started
+        .iter()
+        .filter_map(|s| s.as_ref().ok())
+        .map(|(sub, _)| sub.submitted_at)
+        .min()
+        .unwrap_or_else(Instant::now);
+
+    // Follow every job at once; each reads its own records, merged on the board.
+    let board = Board::new(reporter, jobs.len(), start);
+    let followed = futures::future::join_all(jobs.iter().zip(started).enumerate().map(
+        |(i, (job, started))| {
+            let mut interrupts = interrupts.clone();
+            let board = &board;
+            async move {
+                let view = board.view(i);
+                let live = Mutex::new(Live::new());
+                let (submission, submitted) = match started {
+                    Ok(x) => x,
+                    Err(reason) => {
+                        board.ended(i);
+                        return Ok(Followed {
+                            end: JobEnd::Error { reason },
+                            job_elapsed: Duration::ZERO,
+                            live: Live::new(),
+                            status: None,
+                            notes: Vec::new(),
+                            submitted: None,
+                        });
+                    }
+                };
+                let followed = follow(
+                    settings,
+                    dfs,
+                    fabric,
+                    &job.layout,
+                    &submission,
+                    &view,
+                    &mut interrupts,
+                    &live,
+                )
+                .await;
+                board.ended(i);
+                let (end, job_elapsed) = match followed {
+                    Ok(x) => x,
+                    Err(e) if sharded => (
+                        JobEnd::Error {
+                            reason: e.to_string(),
+                        },
+                        submission.submitted_at.elapsed(),
+                    ),
+                    Err(e) => return Err(e),
+                };
+                let mut notes = Vec::new();
+                if let Err(e) = live::drain(dfs, &job.layout, &live, &view).await {
+                    notes.push(format!("could not read all of the report log: {e}"));
+                }
+                let status =
+                    match live::read_optional(dfs, &job.layout.run_file(layout::STATUS)?).await {
+                        Ok(Some(bytes)) => serde_json::from_slice::<RemoteStatus>(&bytes).ok(),
+                        Ok(None) => None,
+                        Err(e) => {
+                            notes.push(format!("could not read the run's status.json: {e}"));
+                            None
+                        }
+                    };
+                Ok(Followed {
+                    end,
+                    job_elapsed,
+                    live: live.into_inner().unwrap_or_else(|p| p.into_inner()),
+                    status,
+                    notes,
+                    submitted: Some(submitted),
+                })
+            }
+        },
+    ))
+    .await;
+    let followed: Vec<Followed> = followed.into_iter().collect::<Result<_, _>>()?;
+    let (merged, _) = board.finish();
+
+    let mut outcome = if sharded {
+        combine_shards(dfs, &jobs, &split, followed, merged, verbose, &ids).await?
+    } else {
+        let job = &jobs[0];
+        let Some(f) = followed.into_iter().next() else {
+            return Err(RunError::Usage("nothing to run".into()));
+        };
+        let mut notes = f.notes;
+        let (mapping, source, _) = map_job(
+            dfs,
+            &job.layout,
+            &job.ids,
+            &f.end,
+            f.status.as_ref(),
+            &f.live,
+            &mut notes,
+        )
+        .await?;
+        let exit_code = exit_code(&f.end, f.status.as_ref(), mapping.as_ref());
+        RemoteRun {
+            submitted: f.submitted.ok_or(RunError::Interrupted)?,
+            end: f.end,
+            job_elapsed: f.job_elapsed,
+            status: f.status,
+            mapping,
+            source,
+            verbose,
+            exit_code,
+            notes,
+            run_folder: layout.run_dir()?,
+            shards: Vec::new(),
+        }
     };
+    outcome.run_folder = layout.run_dir()?;
+
+    // Keep what this run learnt for the next one (never fatal).
+    if let (Some(path), Some(mapping)) = (&history_path, &outcome.mapping) {
+        let interrupted = matches!(outcome.end, JobEnd::Stopped { .. })
+            || outcome
+                .shards
+                .iter()
+                .any(|s| matches!(s.end, JobEnd::Stopped { .. }));
+        history.record(mapping, &ids, interrupted);
+        if let Err(e) = history.save(path, &settings.project) {
+            outcome.notes.push(e.to_string());
+        }
+    }
+    Ok(RunOutcome::Ran(Box::new(outcome)))
+}
+
+/// `<name>-<k>`: shard k's Spark job definition.
+pub fn shard_sjd_name(name: &str, k: usize) -> String {
+    format!("{name}-{k}")
+}
+
+/// `--lf`: the ids that failed last time, or all of them (with a note) when none did — as
+/// pytest's `--lf` does by default.
+fn select_last_failed(history: &History, ids: Vec<String>, reporter: &dyn Reporter) -> Vec<String> {
+    let failed = history.select_last_failed(&ids);
+    if failed.is_empty() {
+        reporter.note(&format!(
+            "--lf: no test of this selection failed in earlier remote runs of this project; running all {}",
+            ids.len()
+        ));
+        ids
+    } else {
+        reporter.note(&format!(
+            "--lf: running the {} of {} selected tests that failed the last time they ran remotely",
+            failed.len(),
+            ids.len()
+        ));
+        failed
+    }
+}
+
+/// One job of a run.
+struct JobPlan {
+    id: ShardId,
+    sjd_name: String,
+    layout: Layout,
+    ids: Vec<String>,
+}
+
+/// A job after it ended, with what it left.
+struct Followed {
+    end: JobEnd,
+    job_elapsed: Duration,
+    live: Live,
+    status: Option<RemoteStatus>,
+    notes: Vec<String>,
+    submitted: Option<Submitted>,
+}
+
+/// The job's inputs, into its folder.
+async fn upload_inputs(
+    dfs: &DfsClient,
+    layout: &Layout,
+    run_json: &prepare::RunJson,
+    ids: &[String],
+    requirements: &str,
+    settings: &RunSettings,
+) -> Result<(), RunError> {
     let inputs = [
         (
             layout::RUN_JSON,
-            serde_json::to_vec_pretty(&run_json).unwrap_or_default(),
+            serde_json::to_vec_pretty(run_json).unwrap_or_default(),
         ),
-        (layout::NODEIDS, prepare::nodeids_text(&ids).into_bytes()),
-        (layout::REQUIREMENTS, requirements.text.clone().into_bytes()),
+        (layout::NODEIDS, prepare::nodeids_text(ids).into_bytes()),
+        (layout::REQUIREMENTS, requirements.as_bytes().to_vec()),
         (
             layout::TEST_ENV_REMOTE,
             settings.remote_env.text.clone().into_bytes(),
         ),
     ];
-    let uploads = inputs.iter().map(|(name, body)| {
+    let uploads = inputs.into_iter().map(|(name, body)| {
         let loc = layout.run_file(name);
         async move {
-            dfs.upload_bytes(&loc?, &Bytes::from(body.clone()))
+            dfs.upload_bytes(&loc?, &Bytes::from(body))
                 .await
                 .map_err(RunError::from)
         }
@@ -426,62 +810,22 @@ pub async fn run(
     for r in futures::future::join_all(uploads).await {
         r?;
     }
+    Ok(())
+}
 
-    if interrupts.has_changed().unwrap_or(false) {
-        return Err(RunError::Interrupted);
-    }
-    // Submit: the run folder travels as the job's only argument (no spaces in it).
-    let args = format!(
-        "{} abfss://{}@{ONELAKE_DFS_HOST}/{}",
-        layout.run_rel, ws.id, lake.id
-    );
-    let execution = ExecutionData {
-        command_line_arguments: Some(args),
-        ..ExecutionData::default()
-    };
-    let submission = fabric
-        .run_sjd(&ws, &sjd, Some(&execution))
-        .await
-        .map_err(RunError::from)?;
-    let submitted = Submitted {
-        run_id,
-        job: submission.job.clone(),
-        job_url: portal_url(&ws.id, &sjd.id),
-        sjd_action,
-        run_folder: layout.run_dir()?,
-    };
-    reporter.submitted(&submitted);
-
-    let live = Mutex::new(Live::new());
-    let (end, job_elapsed) = follow(
-        settings,
-        dfs,
-        fabric,
-        &layout,
-        &submission,
-        reporter,
-        &mut interrupts,
-        &live,
-    )
-    .await?;
-    let mut notes = Vec::new();
-    if let Err(e) = live::drain(dfs, &layout, &live, reporter).await {
-        notes.push(format!("could not read all of the report log: {e}"));
-    }
-    let status = match live::read_optional(dfs, &layout.run_file(layout::STATUS)?).await {
-        Ok(Some(bytes)) => serde_json::from_slice::<RemoteStatus>(&bytes).ok(),
-        Ok(None) => None,
-        Err(e) => {
-            notes.push(format!("could not read the run's status.json: {e}"));
-            None
-        }
-    };
-    let live = live.into_inner().unwrap_or_else(|p| p.into_inner());
-
-    // Map: the report log, else junit.xml; missing ids are errors, except after the remote
-    // session stopped on purpose (-x, --maxfail), when they simply did not run.
+/// One job's results mapped onto its ids: the report log, else junit.xml; missing ids are
+/// errors, except after the remote session stopped on purpose (-x, --maxfail), when they
+/// simply did not run. Also returns the ids that were expected to have a result.
+async fn map_job(
+    dfs: &DfsClient,
+    layout: &Layout,
+    ids: &[String],
+    end: &JobEnd,
+    status: Option<&RemoteStatus>,
+    live: &Live,
+    notes: &mut Vec<String>,
+) -> Result<(Option<Mapping>, Option<ResultSource>, Vec<String>), RunError> {
     let stopped_early = status
-        .as_ref()
         .and_then(|s| s.session.as_ref())
         .is_some_and(|s| s.shouldfail || s.shouldstop);
     let expected: Vec<String> = if stopped_early {
@@ -490,47 +834,251 @@ pub async fn run(
             .cloned()
             .collect()
     } else {
-        ids.clone()
+        ids.to_vec()
     };
     let interrupted = matches!(end, JobEnd::Stopped { .. });
-    let (mapping, source) = if live.records > 0 {
-        (
+    if live.records > 0 {
+        let m = live.log.finish(Some(&expected), &MapOptions::default());
+        return Ok((Some(m), Some(ResultSource::ReportLog), expected));
+    }
+    if matches!(end, JobEnd::Error { .. }) {
+        return Ok((None, None, expected));
+    }
+    let (mapping, source) = match live::read_optional(dfs, &layout.run_file(layout::JUNIT)?).await {
+        Ok(Some(xml)) => match junit::parse(&xml) {
+            Ok(doc) => {
+                let m = junit::map(&doc, Some(&expected));
+                notes.push("the report log was missing: results come from junit.xml".into());
+                notes.extend(m.notes());
+                (Some(m), Some(ResultSource::Junit))
+            }
+            Err(e) => {
+                notes.push(format!("the run's junit.xml is unusable: {e}"));
+                (None, None)
+            }
+        },
+        _ if interrupted => (
             Some(live.log.finish(Some(&expected), &MapOptions::default())),
             Some(ResultSource::ReportLog),
-        )
-    } else {
-        match live::read_optional(dfs, &layout.run_file(layout::JUNIT)?).await {
-            Ok(Some(xml)) => match junit::parse(&xml) {
-                Ok(doc) => {
-                    let m = junit::map(&doc, Some(&expected));
-                    notes.push("the report log was missing: results come from junit.xml".into());
-                    notes.extend(m.notes());
-                    (Some(m), Some(ResultSource::Junit))
-                }
-                Err(e) => {
-                    notes.push(format!("the run's junit.xml is unusable: {e}"));
-                    (None, None)
-                }
-            },
-            _ if interrupted => (
-                Some(live.log.finish(Some(&expected), &MapOptions::default())),
-                Some(ResultSource::ReportLog),
-            ),
-            _ => (None, None),
-        }
+        ),
+        _ => (None, None),
     };
-    let exit_code = exit_code(&end, status.as_ref(), mapping.as_ref());
-    Ok(RunOutcome::Ran(Box::new(RemoteRun {
+    Ok((mapping, source, expected))
+}
+
+/// Why a shard's tests have no results: its job's failure, in one sentence (`None` when it
+/// ran, or when the run was stopped).
+fn shard_failure(end: &JobEnd, status: Option<&RemoteStatus>) -> Option<String> {
+    let status_error = status.and_then(|s| {
+        s.error.as_ref().map(|e| match &s.stage {
+            Some(stage) => format!("the remote run stopped at `{stage}`: {e}"),
+            None => e.clone(),
+        })
+    });
+    match end {
+        JobEnd::Stopped { .. } => None,
+        JobEnd::Error { reason } => Some(reason.clone()),
+        JobEnd::Finished { state, reason } => match state {
+            TerminalState::Completed => status_error.or_else(|| {
+                status.is_none().then(|| {
+                    "the job wrote no status.json (the remote entry point did not finish)"
+                        .to_string()
+                })
+            }),
+            TerminalState::Failed => Some(format!(
+                "the job failed: {}",
+                status_error
+                    .or_else(|| reason.clone())
+                    .unwrap_or_else(|| "the service gave no failure reason".into())
+            )),
+            other => Some(
+                reason
+                    .clone()
+                    .unwrap_or_else(|| other.meaning().to_string()),
+            ),
+        },
+    }
+}
+
+/// Ranks job ends from the most to the least serious, for the run's combined end.
+fn end_rank(end: &JobEnd) -> u8 {
+    match end {
+        JobEnd::Stopped { state: None, .. } => 0,
+        JobEnd::Stopped { .. } => 1,
+        JobEnd::Finished {
+            state: TerminalState::Failed,
+            ..
+        } => 2,
+        JobEnd::Error { .. } => 3,
+        JobEnd::Finished {
+            state: TerminalState::Deduped,
+            ..
+        } => 4,
+        JobEnd::Finished {
+            state: TerminalState::Cancelled,
+            ..
+        } => 5,
+        JobEnd::Finished {
+            state: TerminalState::Completed,
+            ..
+        } => 6,
+    }
+}
+
+/// The exit status of a sharded run: stopped (2), then a shard's infrastructure failure
+/// (3), usage error (4) or remote interruption (2), then the merged results' own status.
+pub fn combined_exit_code(shards: &[ShardRun], mapping: &Mapping) -> u8 {
+    if shards.iter().any(|s| {
+        matches!(
+            s.end,
+            JobEnd::Stopped { .. }
+                | JobEnd::Finished {
+                    state: TerminalState::Cancelled,
+                    ..
+                }
+        )
+    }) {
+        return 2;
+    }
+    for code in [3, 4, 2] {
+        if shards.iter().any(|s| s.exit_code == code) {
+            return code;
+        }
+    }
+    match mapping.exit_code() {
+        0 => shards
+            .iter()
+            .map(|s| s.exit_code)
+            .find(|c| matches!(c, 1 | 6))
+            .unwrap_or(0),
+        m => m,
+    }
+}
+
+/// The shards' results as one run: the merged report log mapped onto the whole selection
+/// in its order, with a failed shard's tests as errors naming its job's failure.
+async fn combine_shards(
+    dfs: &DfsClient,
+    jobs: &[JobPlan],
+    split: &Split,
+    followed: Vec<Followed>,
+    merged: junit::ReportLog,
+    verbose: i32,
+    ids: &[String],
+) -> Result<RemoteRun, RunError> {
+    let mut shards = Vec::with_capacity(jobs.len());
+    let mut notes = Vec::new();
+    let mut expected_set = std::collections::HashSet::new();
+    let mut from_junit: Vec<Mapping> = Vec::new();
+    let mut first_submitted = None;
+    for ((job, f), estimate) in jobs.iter().zip(followed).zip(&split.estimates) {
+        let mut shard_notes = f.notes;
+        let (mapping, source, expected) = map_job(
+            dfs,
+            &job.layout,
+            &job.ids,
+            &f.end,
+            f.status.as_ref(),
+            &f.live,
+            &mut shard_notes,
+        )
+        .await?;
+        let prefix = format!("shard {}/{}: ", job.id.index, job.id.of);
+        notes.extend(shard_notes.into_iter().map(|n| format!("{prefix}{n}")));
+        expected_set.extend(expected);
+        let exit_code = exit_code(&f.end, f.status.as_ref(), mapping.as_ref());
+        let session_seconds = match source {
+            Some(ResultSource::ReportLog) => mapping.as_ref().and_then(|m| m.duration),
+            _ => None,
+        };
+        if let (Some(m), Some(ResultSource::Junit)) = (mapping, source) {
+            from_junit.push(m);
+        }
+        if first_submitted.is_none() {
+            first_submitted = f.submitted.clone();
+        }
+        shards.push(ShardRun {
+            id: job.id,
+            sjd_name: job.sjd_name.clone(),
+            ids: job.ids.clone(),
+            estimate: *estimate,
+            failure: shard_failure(&f.end, f.status.as_ref()),
+            submitted: f.submitted,
+            end: f.end,
+            job_elapsed: f.job_elapsed,
+            status: f.status,
+            session_seconds,
+            exit_code,
+        });
+    }
+    let expected: Vec<String> = ids
+        .iter()
+        .filter(|id| expected_set.contains(*id))
+        .cloned()
+        .collect();
+    let mut mapping = merged.finish(Some(&expected), &MapOptions::default());
+    // A shard whose report log was missing: its junit results fill its gaps.
+    for m in from_junit {
+        let mut found: std::collections::HashMap<String, TestResult> = m
+            .results
+            .into_iter()
+            .filter(|r| !r.missing)
+            .map(|r| (r.nodeid.clone(), r))
+            .collect();
+        for r in mapping.results.iter_mut().filter(|r| r.missing) {
+            if let Some(x) = found.remove(&r.nodeid) {
+                *r = x;
+            }
+        }
+    }
+    // A failed shard's tests name its failure.
+    let owner: std::collections::HashMap<&str, usize> = shards
+        .iter()
+        .enumerate()
+        .flat_map(|(i, s)| s.ids.iter().map(move |id| (id.as_str(), i)))
+        .collect();
+    for r in mapping.results.iter_mut().filter(|r| r.missing) {
+        let Some(shard) = owner.get(r.nodeid.as_str()).map(|&i| &shards[i]) else {
+            continue;
+        };
+        if let (Some(why), Some(report)) = (&shard.failure, r.reports.first_mut())
+            && report.outcome == Outcome::Error
+        {
+            report.message = Some(format!(
+                "no result: the job of shard {}/{} (`{}`) failed: {why}",
+                shard.id.index, shard.id.of, shard.sjd_name
+            ));
+        }
+    }
+    let exit_code = combined_exit_code(&shards, &mapping);
+    let worst = shards
+        .iter()
+        .min_by_key(|s| end_rank(&s.end))
+        .map(|s| (s.end.clone(), s.status.clone()));
+    let (end, status) = worst.unwrap_or((
+        JobEnd::Error {
+            reason: "no shard ran".into(),
+        },
+        None,
+    ));
+    let submitted = first_submitted.ok_or(RunError::Interrupted)?;
+    Ok(RemoteRun {
+        run_folder: submitted.run_folder.clone(),
         submitted,
         end,
-        job_elapsed,
+        job_elapsed: shards
+            .iter()
+            .map(|s| s.job_elapsed)
+            .max()
+            .unwrap_or_default(),
         status,
-        mapping,
-        source,
+        mapping: Some(mapping),
+        source: Some(ResultSource::ReportLog),
         verbose,
         exit_code,
         notes,
-    })))
+        shards,
+    })
 }
 
 /// What the remote preparation found or made.
@@ -539,8 +1087,10 @@ struct Remote {
     ws: Workspace,
     lake: Item,
     layout: Layout,
-    sjd: Item,
-    sjd_action: SjdAction,
+    /// The SJD without shards (shards find or create theirs once the split is known).
+    sjd: Option<(Item, SjdAction)>,
+    /// What every SJD of the run must point at.
+    want: SparkJobDefinitionV1,
 }
 
 /// Workspace and lakehouse, the layout, the synced project, the entry point and the SJD.
@@ -615,14 +1165,19 @@ async fn prepare_remote(
         &lake.id,
         None,
     );
-    let ensured = fabric.ensure_sjd(&ws, &settings.sjd_name, &want).await?;
+    let sjd = if settings.shards > 1 {
+        None
+    } else {
+        let ensured = fabric.ensure_sjd(&ws, &settings.sjd_name, &want).await?;
+        Some((ensured.sjd, ensured.action))
+    };
     Ok(Remote {
         synced: summary,
         ws,
         lake,
         layout,
-        sjd: ensured.sjd,
-        sjd_action: ensured.action,
+        sjd,
+        want,
     })
 }
 
@@ -682,6 +1237,8 @@ impl Polls<'_> {
             elapsed: self.start.elapsed(),
             phase,
             counts,
+            jobs: 1,
+            active: 1,
         });
     }
 }
@@ -829,7 +1386,8 @@ pub fn exit_code(end: &JobEnd, status: Option<&RemoteStatus>, mapping: Option<&M
         JobEnd::Finished {
             state: TerminalState::Failed | TerminalState::Deduped,
             ..
-        } => 3,
+        }
+        | JobEnd::Error { .. } => 3,
         JobEnd::Finished {
             state: TerminalState::Completed,
             ..

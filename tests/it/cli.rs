@@ -668,3 +668,85 @@ fn issue_8_errors_render_uv_style_without_repeats() {
         assert!(!pair[0].contains(cause), "repeated: {stderr}");
     }
 }
+
+// ---- completions ----
+
+/// What bash offers after `words` (the last one being completed), from the generated script.
+fn bash_completes(script: &Path, words: &[&str]) -> Vec<String> {
+    let line = words.join(" ");
+    let program = format!(
+        "source {}; COMP_WORDS=({line}); COMP_CWORD={}; COMP_LINE='{line}'; COMP_POINT=${{#COMP_LINE}}; \
+         _fabric__remote fabric-remote '{}' '{}'; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+        script.display(),
+        words.len() - 1,
+        words[words.len() - 1],
+        words[words.len() - 2],
+    );
+    let out = Command::new("bash")
+        .args(["--norc", "-c", &program])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    text(&out.stdout).lines().map(str::to_string).collect()
+}
+
+#[test]
+fn bash_completion_offers_the_commands_and_their_flags() {
+    let out = run(&["completions", "bash"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("fabric-remote.bash");
+    std::fs::write(&script, &out.stdout).unwrap();
+    let mut commands = bash_completes(&script, &["fabric-remote", "''"]);
+    commands.sort();
+    for want in [
+        "completions",
+        "demo",
+        "emulator",
+        "job",
+        "ls",
+        "report",
+        "run",
+        "sync",
+    ] {
+        assert!(commands.iter().any(|c| c == want), "{want}: {commands:?}");
+    }
+    assert_eq!(bash_completes(&script, &["fabric-remote", "sy"]), ["sync"]);
+    let flags = bash_completes(&script, &["fabric-remote", "run", "--no"]);
+    assert!(flags.iter().any(|f| f == "--nodeids-from"), "{flags:?}");
+    assert!(flags.iter().any(|f| f == "--no-install"), "{flags:?}");
+}
+
+#[test]
+fn zsh_and_fish_completions_cover_every_command() {
+    for shell in ["zsh", "fish"] {
+        let out = run(&["completions", shell], &[]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let script = text(&out.stdout);
+        for word in [
+            "sync",
+            "run",
+            "emulator",
+            "nodeids-from",
+            "stream-reports",
+            "lock-wait",
+        ] {
+            assert!(script.contains(word), "{shell} lacks {word}");
+        }
+    }
+    let fish = text(&run(&["completions", "fish"], &[]).stdout);
+    assert!(fish.contains("complete -c fabric-remote"), "{fish}");
+    let zsh = text(&run(&["completions", "zsh"], &[]).stdout);
+    assert!(zsh.starts_with("#compdef fabric-remote"), "{zsh}");
+}
+
+#[test]
+fn completions_for_an_unknown_shell_is_a_usage_error() {
+    let out = run(&["completions", "tcsh"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("invalid value 'tcsh'"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -9,5 +9,6 @@ mod emulator;
 mod fabric;
 mod junit;
 mod run;
+mod shards;
 mod sync;
 mod util;

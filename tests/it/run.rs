@@ -105,14 +105,14 @@ use crate::util::{fabric_remote, text};
 
 /// An emulator whose jobs run with the repository's Python, and a copy of
 /// `tests/fixtures/run-project` to run.
-struct Remote {
-    emu: Emulator,
-    dir: tempfile::TempDir,
-    project: PathBuf,
+pub(crate) struct Remote {
+    pub(crate) emu: Emulator,
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) project: PathBuf,
 }
 
 impl Remote {
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         let emu = Emulator::start(Config {
             python: Some(python()),
             job_visible_after_ms: 200,
@@ -128,7 +128,7 @@ impl Remote {
     }
 
     /// `fabric-remote run ARGS` in the project, with only the variables a user would set.
-    fn command(&self, args: &[&str]) -> Command {
+    pub(crate) fn command(&self, args: &[&str]) -> Command {
         let venv_bin = python().parent().unwrap().to_path_buf();
         let mut cmd = fabric_remote();
         cmd.env_clear()
@@ -146,11 +146,11 @@ impl Remote {
         cmd
     }
 
-    fn write_test_env(&self, text: &str) {
+    pub(crate) fn write_test_env(&self, text: &str) {
         std::fs::write(self.project.join("test.env"), text).unwrap();
     }
 
-    fn fabric(&self) -> FabricClient {
+    pub(crate) fn fabric(&self) -> FabricClient {
         let http = HttpClient::new(
             Credentials::from_token(Secret::new("t")),
             RetryPolicy::default(),
@@ -162,7 +162,7 @@ impl Remote {
     }
 
     /// The job instance of a run, from its `Run … (job instance …)` line.
-    fn job(&self, stdout: &str, sjd: &str) -> JobRef {
+    pub(crate) fn job(&self, stdout: &str, sjd: &str) -> JobRef {
         let id = stdout
             .lines()
             .find_map(|l| l.split("(job instance ").nth(1))
@@ -179,13 +179,13 @@ impl Remote {
         JobRef::new(&sjd.0, &sjd.1, &id)
     }
 
-    fn job_instance(&self, job: &JobRef) -> fabric_remote::fabric::JobInstance {
+    pub(crate) fn job_instance(&self, job: &JobRef) -> fabric_remote::fabric::JobInstance {
         let rt = tokio::runtime::Runtime::new().unwrap();
         rt.block_on(self.fabric().get_job(job)).unwrap()
     }
 
     /// Every file the emulator stores (lakehouse files, metadata, job logs).
-    fn stored_files(&self) -> Vec<PathBuf> {
+    pub(crate) fn stored_files(&self) -> Vec<PathBuf> {
         let mut out = Vec::new();
         let mut stack = vec![self.emu.data_dir().to_path_buf()];
         while let Some(d) = stack.pop() {
@@ -202,7 +202,7 @@ impl Remote {
     }
 }
 
-const ENV: &str =
+pub(crate) const ENV: &str =
     "FABRIC_TEST_WORKSPACE_NAME=My Workspace\nFABRIC_TEST_LAKEHOUSE_NAME=lake   # the emulator's\n";
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -220,7 +220,7 @@ fn copy_dir(from: &Path, to: &Path) {
 }
 
 /// `nodeid WORD…` lines of pytest's `-v` output, without the progress column.
-fn verbose_lines(out: &str) -> Vec<String> {
+pub(crate) fn verbose_lines(out: &str) -> Vec<String> {
     const WORDS: &[&str] = &[
         " PASSED",
         " FAILED",
@@ -243,7 +243,7 @@ fn verbose_lines(out: &str) -> Vec<String> {
 }
 
 /// The closing line's counts: `2 failed, 3 passed` (no time, no `(remote)`).
-fn closing_counts(out: &str) -> String {
+pub(crate) fn closing_counts(out: &str) -> String {
     let last = out
         .lines()
         .rev()
@@ -368,7 +368,7 @@ fn a_failing_remote_pip_install_exits_3_with_pips_error() {
 }
 
 /// Reads a child's stdout line by line, stamping each line with when it arrived.
-fn stamped_lines(
+pub(crate) fn stamped_lines(
     child: &mut std::process::Child,
 ) -> std::sync::mpsc::Receiver<(SystemTime, String)> {
     let (tx, rx) = std::sync::mpsc::channel();
@@ -833,7 +833,7 @@ fn entry_point_report_log_has_pytest_reportlogs_records() {
 }
 
 /// `0x7fbb0eab3810` → `0x…`: object addresses differ between two pytest processes.
-fn mask_addresses(line: &str) -> String {
+pub(crate) fn mask_addresses(line: &str) -> String {
     let mut out = String::with_capacity(line.len());
     let mut rest = line;
     while let Some(i) = rest.find("0x") {

@@ -15,6 +15,9 @@
 //! a wrongly typed `executionData` answers 400 `InvalidInput`; the NotStarted phase is
 //! short (the process starts at submission: `NotStarted` until it exists, then
 //! `InProgress`; capacity queueing is not emulated).
+//!
+//! Fault knob (`Emulator::fail_runs_of`): runs of a named SJD fail right after the submit,
+//! with the given reason, as a driver that could not start does.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -245,7 +248,15 @@ pub(crate) fn run(
             stdout: &livy.stdout,
             stderr: &livy.stderr,
         };
-        let started = runner::plan(state, &sjd, &overrides, &jid, logs).and_then(|plan| {
+        let knob = lock(&state.fabric.failing_sjds)
+            .get(&sjd.display_name)
+            .cloned();
+        let started = match knob {
+            Some(reason) => Err(reason),
+            None => Ok(()),
+        }
+        .and_then(|()| runner::plan(state, &sjd, &overrides, &jid, logs))
+        .and_then(|plan| {
             runner::spawn(&state.fabric.python, &plan, &state.workspace_id)
                 .map(|(child, pid)| (child, pid, plan))
         });

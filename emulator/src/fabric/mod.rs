@@ -65,6 +65,8 @@ pub(crate) struct Fabric {
     pub jobs: Mutex<Vec<Job>>,
     /// The `{clusterTimestamp}` of `application_{clusterTimestamp}_{seq}`.
     pub app_epoch_ms: u64,
+    /// Fault knob: runs of the SJD with this display name fail at once with this reason.
+    pub failing_sjds: Mutex<HashMap<String, String>>,
 }
 
 impl Fabric {
@@ -88,6 +90,7 @@ impl Fabric {
             ops: Mutex::new(HashMap::new()),
             jobs: Mutex::new(Vec::new()),
             app_epoch_ms: time::now_nanos() / 1_000_000,
+            failing_sjds: Mutex::new(HashMap::new()),
         })
     }
 
@@ -103,6 +106,16 @@ impl Fabric {
 
     pub fn set_capacity(&self, assigned: bool) {
         self.capacity.store(assigned, Ordering::Relaxed)
+    }
+
+    /// Makes every later run of the SJD called `name` fail as soon as it is submitted
+    /// (`reason` in its `failureReason`); `None` lets them run again.
+    pub fn fail_runs_of(&self, name: &str, reason: Option<&str>) {
+        let mut failing = lock(&self.failing_sjds);
+        match reason {
+            Some(r) => failing.insert(name.to_owned(), r.to_owned()),
+            None => failing.remove(name),
+        };
     }
 
     /// Kills every running job's process group (the emulator is going away).

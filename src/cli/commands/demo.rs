@@ -134,6 +134,8 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<ExitStatus> {
             ..SyncOptions::default()
         },
         path_var,
+        shards: 1,
+        last_failed: false,
     };
     let console = RunConsole::new(false);
     let outcome = run::run(&settings, &dfs, &fabric, &console, interrupts()).await?;

@@ -3,6 +3,7 @@
 //! Commands return `Result<ExitStatus, Report>`; those still on `anyhow` are wrapped with
 //! [`Report::from_anyhow`] here, so every error goes through the one renderer.
 
+mod completions;
 mod demo;
 mod emulator;
 mod job;
@@ -30,6 +31,7 @@ pub fn run(cli: Cli) -> Result<ExitStatus, Report> {
             Command::Run(args) => run::run(&args).await,
             Command::Job(args) => job::run(&args).await,
             Command::Demo(args) => demo::run(&args).await.map_err(Report::from_anyhow),
+            Command::Completions(args) => Ok(completions::run(&args)),
         }
     })
 }

@@ -133,6 +133,17 @@ fn settings(
         }
         None => None,
     };
+    if args.nodeids_from.is_none()
+        && !args.last_failed
+        && args
+            .pytest_args
+            .iter()
+            .any(|a| a == "--lf" || a == "--last-failed")
+    {
+        console.note(
+            "`--lf` after `--` is pytest's own: it selects from the local pytest cache, which remote runs do not fill; to rerun what failed remotely, put `--lf` before `--` (`fabric-remote run --lf`)",
+        );
+    }
     let path_var = env.get("PATH");
     let python = Python::choose(args.python.as_deref(), &project, path_var.as_deref());
     let mut patterns: Vec<String> = run::prepare::DEFAULT_EXCLUDES
@@ -181,6 +192,8 @@ fn settings(
             ..SyncOptions::default()
         },
         path_var,
+        shards: args.shards,
+        last_failed: args.last_failed,
     })
 }
 
