@@ -533,12 +533,10 @@ pub enum LocationError {
     NoItem(String),
     #[error("`{0}` is an abfss URL without a filesystem; write abfss://<workspace>@<host>/…")]
     AbfssWithoutFilesystem(String),
-    #[error(
-        "`{input}` points at a Blob endpoint; fabric-remote speaks the DFS API: use `{suggestion}`"
-    )]
+    #[error("`{input}` points at a Blob endpoint, and this needs the DFS API: use `{suggestion}`")]
     BlobEndpoint { input: String, suggestion: String },
     #[error(
-        "`{0}` is a Blob-only endpoint (Azurite or a storage account without DFS); this command speaks the DFS API"
+        "`{0}` is a Blob-only endpoint (Azurite or a storage account without DFS), so the DFS API cannot reach it; use `--api blob` (or leave `--api` at `auto`)"
     )]
     BlobOnly(String),
     #[error(

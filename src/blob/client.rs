@@ -48,6 +48,7 @@ pub struct BlobClient {
     single_put_limit: usize,
     block_size: usize,
     block_concurrency: usize,
+    pub(super) page_size: u32,
     /// Whether Blob Batch works here: unknown, yes, or no (then deletes go one by one).
     pub(super) batch: Arc<AtomicU8>,
 }
@@ -63,6 +64,33 @@ pub struct Uploaded {
     pub requests: u32,
     /// The MD5 the service verified and stored (Put Blob only).
     pub content_md5: Option<[u8; 16]>,
+}
+
+/// Conditions on a write (`If-Match`, `If-None-Match: *`, a lease id), so that it fails
+/// instead of overwriting what someone else wrote meanwhile.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Conditions {
+    /// Write only if the blob still has this ETag (unquoted).
+    pub if_match: Option<String>,
+    /// Write only if nothing is there yet.
+    pub if_none_match_any: bool,
+    /// The lease held on the blob, if any.
+    pub lease_id: Option<String>,
+}
+
+impl Conditions {
+    pub(super) fn apply(&self, mut r: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        if let Some(tag) = &self.if_match {
+            r = r.header("if-match", format!("\"{tag}\""));
+        }
+        if self.if_none_match_any {
+            r = r.header("if-none-match", "*");
+        }
+        if let Some(id) = &self.lease_id {
+            r = r.header("x-ms-lease-id", id.as_str());
+        }
+        r
+    }
 }
 
 /// Where upload bytes come from.
@@ -95,6 +123,7 @@ impl BlobClient {
             single_put_limit: DEFAULT_SINGLE_PUT_LIMIT,
             block_size: DEFAULT_BLOCK_SIZE,
             block_concurrency: DEFAULT_BLOCK_CONCURRENCY,
+            page_size: super::list::MAX_RESULTS,
             batch: Arc::new(AtomicU8::new(super::batch::UNKNOWN)),
         }
     }
@@ -108,6 +137,12 @@ impl BlobClient {
     /// Bytes per Put Block (at least 1; grown for files that would need more than 50,000).
     pub fn with_block_size(mut self, bytes: usize) -> Self {
         self.block_size = bytes.clamp(1, MAX_BLOCK_SIZE as usize);
+        self
+    }
+
+    /// Blobs per listing page (`maxresults`, 1–5000) that [`BlobClient::list`] asks for.
+    pub fn with_page_size(mut self, n: u32) -> Self {
+        self.page_size = n.clamp(1, super::list::MAX_RESULTS);
         self
     }
 
@@ -167,6 +202,20 @@ impl BlobClient {
         data: Bytes,
         metadata: &Metadata,
     ) -> Result<Uploaded, BlobError> {
+        self.put_blob_with(loc, data, metadata, &Conditions::default())
+            .await
+    }
+
+    /// [`BlobClient::put_blob`] under `conditions`. A failed condition is an HTTP error with
+    /// status 412 (`If-Match`) or 409 `BlobAlreadyExists` (`If-None-Match: *`; some servers
+    /// answer 412).
+    pub async fn put_blob_with(
+        &self,
+        loc: &RemoteLocation,
+        data: Bytes,
+        metadata: &Metadata,
+        conditions: &Conditions,
+    ) -> Result<Uploaded, BlobError> {
         refuse_protected(loc)?;
         let meta = metadata_headers(metadata)?;
         let md5 = md5_of(&data);
@@ -181,7 +230,7 @@ impl BlobClient {
                 for (k, v) in &meta {
                     r = r.header(k, v);
                 }
-                r.body(data.clone())
+                conditions.apply(r).body(data.clone())
             })
             .await
             .map_err(|e| BlobError::op("upload", loc, e))?;

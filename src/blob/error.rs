@@ -156,9 +156,6 @@ impl Diagnostic for BlobError {
                     Some(403) if is("AuthorizationPermissionMismatch") || is("AuthorizationResourceTypeMismatch") || is("AuthorizationServiceMismatch") => Some(
                         "the SAS token or identity does not allow this operation: a sync needs read, write, delete and list permissions".into(),
                     ),
-                    Some(404) if is("ContainerNotFound") => Some(
-                        "the container does not exist: create it first, or check its name in the URL".into(),
-                    ),
                     Some(400) if is("Md5Mismatch") || mentions_md5(source) => Some(
                         "the bytes changed on the way to the service (it checked their MD5); run again".into(),
                     ),

@@ -70,12 +70,13 @@ impl BlobClient {
         })
     }
 
-    /// Every page of blobs below `dir`, in order (5000 per page).
+    /// Every page of blobs below `dir`, in order (5000 per page unless the client was
+    /// built [`with_page_size`](BlobClient::with_page_size)).
     pub fn list(
         &self,
         dir: &RemoteLocation,
     ) -> impl Stream<Item = Result<Vec<BlobEntry>, BlobError>> + Send + 'static {
-        self.list_with_page_size(dir, MAX_RESULTS)
+        self.list_with_page_size(dir, self.page_size)
     }
 
     /// [`BlobClient::list`] with a page size (`maxresults`).

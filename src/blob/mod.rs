@@ -27,15 +27,17 @@ mod batch;
 mod client;
 mod credential;
 mod error;
+mod lease;
 mod list;
 pub mod model;
 
 pub use batch::MAX_BATCH;
 pub use client::{
-    BlobClient, DEFAULT_BLOCK_CONCURRENCY, DEFAULT_BLOCK_SIZE, DEFAULT_SINGLE_PUT_LIMIT,
-    MAX_BLOCK_SIZE, MAX_BLOCKS, Uploaded, X_MS_VERSION,
+    BlobClient, Conditions, DEFAULT_BLOCK_CONCURRENCY, DEFAULT_BLOCK_SIZE,
+    DEFAULT_SINGLE_PUT_LIMIT, MAX_BLOCK_SIZE, MAX_BLOCKS, Uploaded, X_MS_VERSION,
 };
 pub use credential::{AZURITE_KEY, BlobAuth, Sas, SharedKey};
 pub use error::BlobError;
+pub use lease::{Lease, LeaseAction};
 pub use list::{MAX_RESULTS, Page};
 pub use model::{BlobEntry, BlobProperties, Metadata};

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{ArgAction, Args, Parser, Subcommand};
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 /// Mirror a local tree to OneLake, run pytest inside Fabric Spark, and emulate both on loopback.
 #[derive(Debug, Parser)]
@@ -98,6 +98,18 @@ pub struct SyncArgs {
         value_parser = whole_seconds
     )]
     pub lock_wait: u64,
+    /// Which storage API to use: `auto` (Blob for listings and transfers, DFS for
+    /// directory deletes on OneLake and ADLS Gen2; Blob on Blob endpoints), `dfs` or `blob`.
+    #[arg(long, value_enum, default_value_t = ApiArg::Auto, value_name = "API")]
+    pub api: ApiArg,
+}
+
+/// `--api`: which storage API a remote command speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ApiArg {
+    Auto,
+    Dfs,
+    Blob,
 }
 
 /// A count of at least 1, with a message that says so (clap's own would suggest `-- -1`).
@@ -123,7 +135,7 @@ fn whole_seconds(s: &str) -> Result<u64, String> {
 
 #[derive(Debug, Args)]
 pub struct LsArgs {
-    /// Remote URL: https://onelake.dfs.fabric.microsoft.com/<ws>/<item>/Files/..., abfss://..., or any http(s) DFS endpoint.
+    /// Remote URL: https://onelake.dfs.fabric.microsoft.com/<ws>/<item>/Files/..., abfss://..., a Blob container URL, or any http(s) DFS endpoint.
     pub url: String,
     /// List the whole tree below URL, not only its direct children.
     #[arg(short, long)]
@@ -131,6 +143,10 @@ pub struct LsArgs {
     /// Print one JSON object per entry instead of the long listing.
     #[arg(long)]
     pub json: bool,
+    /// Which storage API to list with: `auto` (DFS on DFS endpoints, Blob on Blob
+    /// endpoints), `dfs` or `blob`.
+    #[arg(long, value_enum, default_value_t = ApiArg::Auto, value_name = "API")]
+    pub api: ApiArg,
 }
 
 #[derive(Debug, Args)]

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use bytes::Bytes;
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use reqwest::Method;
 use reqwest::header::{CONTENT_LENGTH, HeaderMap};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWrite, AsyncWriteExt};
@@ -26,11 +26,15 @@ const MAX_DELETE_CALLS: u32 = 100_000;
 /// Default size of one append request. A file up to this size is uploaded with 2 requests.
 pub const DEFAULT_CHUNK_SIZE: usize = 8 * 1024 * 1024;
 
+/// Appends of one file in flight at once by default.
+pub const DEFAULT_CHUNK_CONCURRENCY: usize = 8;
+
 /// A DFS client: cheap to clone, shares the connection pool of its [`HttpClient`].
 #[derive(Clone, Debug)]
 pub struct DfsClient {
     http: HttpClient,
     chunk_size: usize,
+    chunk_concurrency: usize,
 }
 
 /// What an upload wrote.
@@ -71,16 +75,20 @@ impl Conditions {
 }
 
 /// Where upload bytes come from.
+#[derive(Clone, Copy)]
 enum Source<'a> {
     Memory(&'a Bytes),
-    File(tokio::fs::File),
+    File(&'a Path),
 }
 
 impl Source<'_> {
-    async fn chunk(&mut self, offset: u64, len: usize) -> std::io::Result<Bytes> {
+    /// `len` bytes at `offset` (a file is opened for each chunk, so chunks can be read
+    /// concurrently).
+    async fn chunk(&self, offset: u64, len: usize) -> std::io::Result<Bytes> {
         match self {
             Source::Memory(b) => Ok(b.slice(offset as usize..offset as usize + len)),
-            Source::File(f) => {
+            Source::File(path) => {
+                let mut f = tokio::fs::File::open(path).await?;
                 f.seek(std::io::SeekFrom::Start(offset)).await?;
                 let mut buf = vec![0u8; len];
                 f.read_exact(&mut buf).await?;
@@ -95,7 +103,14 @@ impl DfsClient {
         Self {
             http,
             chunk_size: DEFAULT_CHUNK_SIZE,
+            chunk_concurrency: DEFAULT_CHUNK_CONCURRENCY,
         }
+    }
+
+    /// Appends of one file sent at once (at least 1).
+    pub fn with_chunk_concurrency(mut self, n: usize) -> Self {
+        self.chunk_concurrency = n.max(1);
+        self
     }
 
     /// Bytes per append request (at least 1).
@@ -209,7 +224,9 @@ impl DfsClient {
     }
 
     /// Uploads `data` to `loc`, replacing what is there: 1 request for an empty file, 2 for a
-    /// file that fits in one chunk (create, then append with `flush=true`), 1 + N for N chunks.
+    /// file that fits in one chunk (create, then append with `flush=true`), 1 + N for N chunks
+    /// (all but the last appended in parallel at their positions, then the last one with
+    /// `flush=true`, which commits the whole file).
     pub async fn upload_bytes(
         &self,
         loc: &RemoteLocation,
@@ -231,8 +248,8 @@ impl DfsClient {
             .await
     }
 
-    /// Uploads the local file at `path`, reading one chunk at a time (memory stays at one
-    /// chunk however large the file). Fails if the file changes size while being read.
+    /// Uploads the local file at `path`, reading one chunk per append in flight (memory stays
+    /// at a few chunks however large the file). Fails if the file shrinks while being read.
     pub async fn upload_file(
         &self,
         loc: &RemoteLocation,
@@ -242,9 +259,8 @@ impl DfsClient {
             path: path.to_path_buf(),
             source,
         };
-        let file = tokio::fs::File::open(path).await.map_err(local)?;
-        let len = file.metadata().await.map_err(local)?.len();
-        self.upload(loc, Source::File(file), len, &Conditions::default())
+        let len = tokio::fs::metadata(path).await.map_err(local)?.len();
+        self.upload(loc, Source::File(path), len, &Conditions::default())
             .await
             .map_err(|e| match e {
                 DfsError::Io(source) => local(source),
@@ -255,30 +271,48 @@ impl DfsClient {
     async fn upload(
         &self,
         loc: &RemoteLocation,
-        mut source: Source<'_>,
+        source: Source<'_>,
         len: u64,
         conditions: &Conditions,
     ) -> Result<Uploaded, DfsError> {
-        let mut requests = 1u32;
-        let mut etag = self.create_file_with(loc, conditions).await?;
-        let mut offset = 0u64;
-        while offset < len {
-            let n = (len - offset).min(self.chunk_size as u64) as usize;
-            let chunk = source.chunk(offset, n).await.map_err(DfsError::Io)?;
-            let last = offset + n as u64 == len;
-            requests += 1;
-            if let Some(tag) = self
-                .append_with(loc, offset, chunk, last, conditions.lease_id.as_deref())
-                .await?
-            {
-                etag = tag;
-            }
-            offset += n as u64;
+        let etag = self.create_file_with(loc, conditions).await?;
+        if len == 0 {
+            return Ok(Uploaded {
+                etag,
+                size: 0,
+                requests: 1,
+            });
         }
+        let chunk = self.chunk_size as u64;
+        let count = len.div_ceil(chunk);
+        let lease = conditions.lease_id.as_deref();
+        // Every chunk but the last, in parallel: nothing is visible before the flush.
+        futures::stream::iter(0..count - 1)
+            .map(Ok::<u64, DfsError>)
+            .try_for_each_concurrent(self.chunk_concurrency, |i| async move {
+                let offset = i * chunk;
+                let data = source
+                    .chunk(offset, chunk as usize)
+                    .await
+                    .map_err(DfsError::Io)?;
+                self.append_with(loc, offset, data, false, lease).await?;
+                Ok(())
+            })
+            .await?;
+        // The last one commits everything below its end.
+        let offset = (count - 1) * chunk;
+        let data = source
+            .chunk(offset, (len - offset) as usize)
+            .await
+            .map_err(DfsError::Io)?;
+        let etag = self
+            .append_with(loc, offset, data, true, lease)
+            .await?
+            .unwrap_or(etag);
         Ok(Uploaded {
             etag,
             size: len,
-            requests,
+            requests: 1 + count as u32,
         })
     }
 

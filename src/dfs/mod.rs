@@ -10,7 +10,9 @@ mod lease;
 mod list;
 pub mod model;
 
-pub use client::{Conditions, DEFAULT_CHUNK_SIZE, DfsClient, Uploaded, X_MS_VERSION};
+pub use client::{
+    Conditions, DEFAULT_CHUNK_CONCURRENCY, DEFAULT_CHUNK_SIZE, DfsClient, Uploaded, X_MS_VERSION,
+};
 pub use error::{DfsError, Missing};
 pub use lease::{Lease, LeaseAction};
 pub use list::{MAX_RESULTS, Page};

@@ -183,7 +183,7 @@ impl Diagnostic for HttpError {
                 401 => Some("the token was rejected: run `az login` again, or check FABRIC_REMOTE_TOKEN and the credential's tenant".into()),
                 403 => Some("your identity lacks access here: ask for Contributor (or Member) on the workspace; OneLake from outside Fabric also needs the tenant setting \"Users can access data stored in OneLake with apps external to Fabric\"".into()),
                 404 if s.code.as_deref().is_some_and(|c| c.eq_ignore_ascii_case("FilesystemNotFound") || c.eq_ignore_ascii_case("ContainerNotFound") || c.eq_ignore_ascii_case("WorkspaceNotFound")) => {
-                    Some("check the workspace (or container) name in the URL; names are case-sensitive, GUIDs always work".into())
+                    Some("check the workspace (or container) name in the URL (names are case-sensitive, GUIDs always work), or create the container first".into())
                 }
                 429 | 503 => Some("the service is throttling; try again later or lower --concurrency".into()),
                 _ => None,

@@ -1143,10 +1143,13 @@ async fn prepare_remote(
         return Err(RunError::TestEnvUploaded(format!("{project}/{first}")));
     }
     if summary.failed > 0 {
-        let (path, why) = summary.failures.first().cloned().unwrap_or_default();
         return Err(RunError::SyncIncomplete {
             failed: summary.failed,
-            first: format!("{path}: {why}"),
+            first: summary
+                .failures
+                .first()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
         });
     }
 

@@ -2,7 +2,9 @@
 //! download through temporary files renamed into place.
 //!
 //! A remote root that does not exist is an error naming what is missing (the workspace, the
-//! item, the folder), never an empty source: an empty source would delete all of DST. Local
+//! item, the folder), never an empty source: an empty source would delete all of DST. A Blob
+//! listing shows a missing folder as empty, so an empty Blob listing is checked over DFS
+//! where there is one, and refused where there is not. Local
 //! deletes go file by file and remove only directories left empty, so a file the scan did
 //! not look at (excluded, `test.env`, skipped) is never removed with its directory.
 
@@ -17,11 +19,12 @@ use super::manifest::{MANIFEST_NAME, Manifest, ManifestEntry};
 use super::plan::{self, RemoteFile, Sides};
 use super::remote;
 use super::scan::{self, LocalFile, Scan};
+use super::tally::{Reason, Tally};
+use super::transport::Transport;
 use super::{
-    Direction, Reporter, Settled, Summary, SyncError, SyncOptions, cache_file, fail, report_scan,
-    scan_local, settle,
+    Direction, Reporter, Summary, SyncError, SyncOptions, cache_file, report_scan, scan_local,
+    settle,
 };
-use crate::dfs::{DfsClient, DfsError};
 use crate::diagnostic::one_line;
 use crate::location::RemoteLocation;
 use crate::sync::exclude::Excludes;
@@ -29,7 +32,7 @@ use crate::sync::exclude::Excludes;
 pub(super) async fn download(
     root: &RemoteLocation,
     dst: &Path,
-    dfs: &DfsClient,
+    remote: &Transport,
     options: &SyncOptions,
     reporter: &dyn Reporter,
 ) -> Result<Summary, SyncError> {
@@ -42,27 +45,39 @@ pub(super) async fn download(
             dst.display()
         )));
     }
-    let mut summary = Summary {
-        dry_run: options.dry_run,
-        ..Summary::default()
-    };
-    let mut tree = match remote::list_tree(dfs, root).await {
+    let tally = Tally::new(
+        Summary {
+            dry_run: options.dry_run,
+            ..Summary::default()
+        },
+        reporter,
+    );
+    let mut tree = match remote::list_tree(remote, root).await {
         Ok(tree) => tree,
-        Err(DfsError::NotFound(_)) => {
-            return Err(SyncError::Remote(Box::new(dfs.explain_missing(root).await)));
+        Err(e) if e.is_missing() => {
+            return Err(SyncError::Remote(Box::new(
+                remote.explain_missing(root).await,
+            )));
+        }
+        Err(e) if e.status() == Some(404) => {
+            return Err(SyncError::Remote(Box::new(
+                remote.explain_listing_error(root, e).await,
+            )));
         }
         Err(e) => return Err(SyncError::Listing(Box::new(e))),
     };
+    if tree.is_empty()
+        && !remote.lists_missing_as_error()
+        && let Some(e) = remote.explain_empty(root).await
+    {
+        // Nothing listed, and nothing shows the folder exists: never an empty source.
+        return Err(SyncError::Remote(Box::new(e)));
+    }
     for name in &tree.hostile {
-        fail(
-            &mut summary,
-            reporter,
-            name,
-            "refused: the remote name would land outside DST",
-        );
+        tally.failed(name.clone(), Reason::Outside);
     }
     for name in &tree.skipped {
-        reporter.warning(&format!(
+        tally.warning(&format!(
             "skipped remote `{name}`: names with a backslash cannot be synced safely"
         ));
     }
@@ -72,16 +87,20 @@ pub(super) async fn download(
     tree.dirs.retain(|d| !options.excludes.covers(d, true));
 
     let manifest_file = cache_file(options, "manifest", &root.url());
-    let manifest =
-        match remote::read_manifest(dfs, root, tree.manifest.as_ref(), manifest_file.as_deref())
-            .await
-        {
-            Ok(m) => m,
-            Err(e) => {
-                reporter.warning(&format!("ignoring the remote manifest: {}", one_line(&e)));
-                Manifest::default()
-            }
-        };
+    let manifest = match remote::read_manifest(
+        remote,
+        root,
+        tree.manifest.as_ref(),
+        manifest_file.as_deref(),
+    )
+    .await
+    {
+        Ok(m) => m,
+        Err(e) => {
+            tally.warning(&format!("ignoring the remote manifest: {}", one_line(&e)));
+            Manifest::default()
+        }
+    };
     if is_same_storage(dst, &manifest) {
         return Err(SyncError::SameStorage {
             local: dst.to_path_buf(),
@@ -116,7 +135,7 @@ pub(super) async fn download(
         options.excludes.clone()
     };
     let (local, mut cache) = scan_local("DST", dst, &walk_excludes, options, cache).await?;
-    report_scan(&local, &mut summary, reporter);
+    report_scan(&local, &tally);
 
     let unreadable: Vec<Box<str>> = local.unreadable.iter().map(|(p, _)| p.clone()).collect();
     let sides = Sides {
@@ -136,48 +155,46 @@ pub(super) async fn download(
         },
         |r: &RemoteFile, l: &LocalFile| known(r) == Some(l.sha256) && l.stat.size == r.size,
     );
-    let mut summary = match settle(
-        &plan,
-        &tree.files,
-        Direction::Download,
-        summary,
-        started,
-        options,
-        reporter,
-    ) {
-        Settled::DryRun(summary) => return Ok(summary),
-        Settled::Go { summary, .. } => summary,
-    };
+    if settle(&plan, &tree.files, Direction::Download, &tally, options).is_none() {
+        return Ok(tally.finish(started));
+    }
     for partial in &local.partials {
         let _ = std::fs::remove_file(partial);
     }
 
     // Local deletes first: they are cheap, and a file may stand where a directory must go.
-    delete_local(dst, &plan, &local, &mut summary, reporter);
+    delete_local(dst, &plan, &local, &tally);
 
     let limiter = Limiter::new(options.concurrency);
-    let downloads = execute::stream(plan.transfers.iter().copied(), &limiter, dfs.http(), |i| {
-        let file = &tree.files[i];
-        async move {
-            let fail = |e: String| (file.path.to_string(), e);
-            let loc = root.join(&file.path).map_err(|e| fail(e.to_string()))?;
-            let target = dst.join(&*file.path);
-            let (size, sha256) = execute::download_to(dfs, &loc, &target)
-                .await
-                .map_err(fail)?;
-            let stat = scan::stat(&target).map_err(|e| fail(e.to_string()))?;
-            Ok((
-                ManifestEntry {
-                    path: file.path.clone(),
-                    sha256,
-                    size,
-                    etag: file.etag.clone(),
-                    md5: file.md5,
-                },
-                stat,
-            ))
-        }
-    });
+    let downloads = execute::stream(
+        plan.transfers.iter().copied(),
+        &limiter,
+        remote.http(),
+        |i| {
+            let file = &tree.files[i];
+            async move {
+                let fail = |e: Reason| (file.path.to_string(), e);
+                let loc = root
+                    .join(&file.path)
+                    .map_err(|e| fail(Reason::Local(e.to_string())))?;
+                let target = dst.join(&*file.path);
+                let (size, sha256) = execute::download_to(remote, &loc, &target)
+                    .await
+                    .map_err(fail)?;
+                let stat = scan::stat(&target).map_err(|e| fail(Reason::Local(e.to_string())))?;
+                Ok((
+                    ManifestEntry {
+                        path: file.path.clone(),
+                        sha256,
+                        size,
+                        etag: file.etag.clone(),
+                        md5: file.md5,
+                    },
+                    stat,
+                ))
+            }
+        },
+    );
 
     let mut entries: Vec<ManifestEntry> = plan
         .unchanged
@@ -198,13 +215,11 @@ pub(super) async fn download(
     while let Some(result) = downloads.next().await {
         match result {
             Ok((entry, stat)) => {
-                summary.downloaded += 1;
-                summary.bytes += entry.size;
-                reporter.transferred(&entry.path, entry.size);
+                tally.transferred(Direction::Download, &entry.path, entry.size);
                 cache.insert(&entry.path, stat, entry.sha256, now);
                 entries.push(entry);
             }
-            Err((path, e)) => fail(&mut summary, reporter, &path, &e),
+            Err((path, e)) => tally.failed(path, e),
         }
     }
     if let Some(file) = &state_file {
@@ -212,26 +227,19 @@ pub(super) async fn download(
         let write = std::fs::create_dir_all(file.parent().unwrap_or(Path::new(".")))
             .and_then(|_| std::fs::write(file, bytes));
         if let Err(e) = write {
-            reporter.warning(&format!("could not save the download state: {e}"));
+            tally.warning(&format!("could not save the download state: {e}"));
         }
     }
     if let Err(e) = cache.save() {
-        reporter.warning(&format!("could not save the hash cache: {e}"));
+        tally.warning(&format!("could not save the hash cache: {e}"));
     }
-    summary.elapsed_ms = started.elapsed().as_millis() as u64;
-    Ok(summary)
+    Ok(tally.finish(started))
 }
 
 /// Carries out the plan's local deletes: each file on its own (those below a planned
 /// directory removal included), then the directories, deepest first, only if empty — a
 /// directory still holding something the scan left alone stays, with that something.
-fn delete_local(
-    dst: &Path,
-    plan: &plan::Plan,
-    local: &Scan,
-    summary: &mut Summary,
-    reporter: &dyn Reporter,
-) {
+fn delete_local(dst: &Path, plan: &plan::Plan, local: &Scan, tally: &Tally<'_>) {
     let mut files: Vec<&str> = plan.delete_files.iter().map(|p| &**p).collect();
     let mut dirs: Vec<&str> = Vec::new();
     for dir in &plan.delete_dirs {
@@ -253,12 +261,9 @@ fn delete_local(
     }
     for file in files {
         match std::fs::remove_file(dst.join(file)) {
-            Ok(()) => {
-                summary.deleted += 1;
-                reporter.deleted(file);
-            }
+            Ok(()) => tally.deleted(file, 1),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => fail(summary, reporter, file, &format!("cannot delete: {e}")),
+            Err(e) => tally.failed(file, Reason::Local(format!("cannot delete: {e}"))),
         }
     }
     // Deepest first, so that a parent is tried after its children.

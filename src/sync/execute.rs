@@ -17,7 +17,8 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncWrite;
 use tokio::sync::Semaphore;
 
-use crate::dfs::DfsClient;
+use super::tally::Reason;
+use super::transport::Transport;
 use crate::http::HttpClient;
 
 /// The adaptive concurrency limit.
@@ -150,41 +151,42 @@ impl<W: AsyncWrite + Unpin> AsyncWrite for HashingWriter<W> {
 /// `target` only when complete: an interrupted run never leaves a half file under the real
 /// name. Returns (size, sha256 of the bytes written).
 pub async fn download_to(
-    dfs: &DfsClient,
+    remote: &Transport,
     loc: &crate::location::RemoteLocation,
     target: &Path,
-) -> Result<(u64, [u8; 32]), String> {
+) -> Result<(u64, [u8; 32]), Reason> {
+    let local = |what: String| Reason::Local(what);
     let dir = target
         .parent()
-        .ok_or_else(|| format!("{} has no parent directory", target.display()))?;
+        .ok_or_else(|| local(format!("{} has no parent directory", target.display())))?;
     tokio::fs::create_dir_all(dir)
         .await
-        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        .map_err(|e| local(format!("cannot create {}: {e}", dir.display())))?;
     let tmp = temp_name(target);
     let result = async {
         let file = tokio::fs::File::create(&tmp)
             .await
-            .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+            .map_err(|e| local(format!("cannot write {}: {e}", tmp.display())))?;
         let mut writer = HashingWriter::new(file);
-        let size = dfs
-            .download(loc, &mut writer)
-            .await
-            .map_err(|e| e.to_string())?;
+        let size = remote.download(loc, &mut writer).await?;
         let (file, sha) = writer.finish();
         file.sync_all()
             .await
-            .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+            .map_err(|e| local(format!("cannot write {}: {e}", tmp.display())))?;
         drop(file);
         if let Ok(meta) = tokio::fs::symlink_metadata(target).await
             && meta.is_dir()
         {
-            tokio::fs::remove_dir_all(target)
-                .await
-                .map_err(|e| format!("cannot replace directory {}: {e}", target.display()))?;
+            tokio::fs::remove_dir_all(target).await.map_err(|e| {
+                local(format!(
+                    "cannot replace directory {}: {e}",
+                    target.display()
+                ))
+            })?;
         }
         tokio::fs::rename(&tmp, target)
             .await
-            .map_err(|e| format!("cannot move into {}: {e}", target.display()))?;
+            .map_err(|e| local(format!("cannot move into {}: {e}", target.display())))?;
         Ok((size, sha))
     }
     .await;

@@ -10,6 +10,9 @@
 //! that its local folder *is* the remote's storage (the record it just wrote remotely shows
 //! up in the local folder).
 //!
+//! Over DFS a record is appended in place; over Blob (no appends) the lock file is rewritten
+//! whole, under the lease, with the new line at its end.
+//!
 //! A lease survives its holder; so that a re-run on the same machine need not wait for the
 //! lease of a killed run to expire, each lease id is also noted in the cache directory with
 //! the pid that uses it: a re-run adopts the lease of a process that no longer exists (the
@@ -27,8 +30,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 
 use super::manifest::{Etag, LOCK_NAME};
+use super::transport::{Conditions, LeaseAction, RemoteError, Transport};
 use super::{Reporter, SyncError};
-use crate::dfs::{Conditions, DfsClient, DfsError, LeaseAction};
 use crate::location::RemoteLocation;
 
 /// How long one lease lasts without renewal (the service allows 15–60 s).
@@ -91,7 +94,7 @@ impl std::fmt::Display for Holder {
 /// A held lock. Release it with [`RemoteLock::release`]; dropping it stops the renewals and
 /// leaves the lease to expire (or to be adopted by the next run on this machine).
 pub struct RemoteLock {
-    dfs: DfsClient,
+    remote: Transport,
     loc: RemoteLocation,
     /// `None` when the service does not support leases (the sync then runs unlocked).
     id: Option<String>,
@@ -109,6 +112,8 @@ pub struct RemoteLock {
     nonce: String,
     /// The lock file's size after our start record (where the end record goes).
     size: Option<u64>,
+    /// The lock file's content as we last wrote it (Blob rewrites it whole).
+    content: Option<Vec<u8>>,
 }
 
 impl RemoteLock {
@@ -160,7 +165,7 @@ impl RemoteLock {
     /// Appends this run's record (start time, host, pid, nonce) to the lock file, which is
     /// `size` bytes long per the latest listing. Starts the file afresh when it has grown
     /// past a few kilobytes.
-    pub async fn write_record(&mut self, size: u64) -> Result<(), DfsError> {
+    pub async fn write_record(&mut self, size: u64) -> Result<(), RemoteError> {
         let mut position = size;
         if position > RECORDS_MAX {
             // Truncating breaks the lease on some services: take it again with our id.
@@ -168,9 +173,11 @@ impl RemoteLock {
                 lease_id: self.id.clone(),
                 ..Conditions::default()
             };
-            self.dfs.create_file_with(&self.loc, &conditions).await?;
+            self.remote
+                .put(&self.loc, Bytes::new(), &conditions)
+                .await?;
             if let Some(id) = &self.id {
-                self.dfs
+                self.remote
                     .lease(
                         &self.loc,
                         &LeaseAction::Acquire {
@@ -181,13 +188,17 @@ impl RemoteLock {
                     .await?;
             }
             position = 0;
+            self.content = Some(Vec::new());
+        } else if position == 0 && self.created.is_some() {
+            // We created it empty just now.
+            self.content = Some(Vec::new());
         }
         self.append_line(RECORD_HEADER, position).await
     }
 
     /// Appends `header`'s line at `position` (or, if the file turns out to be longer, at its
     /// end) and remembers where the file ends now.
-    async fn append_line(&mut self, header: &str, position: u64) -> Result<(), DfsError> {
+    async fn append_line(&mut self, header: &str, position: u64) -> Result<(), RemoteError> {
         let line = format!(
             "{header}\t{}\t{}\t{}\t{}\n",
             unix_secs(SystemTime::now()),
@@ -195,20 +206,38 @@ impl RemoteLock {
             std::process::id(),
             self.nonce
         );
+        let lease = self.id.clone();
+        if !self.remote.appends() {
+            // Blob: rewrite the whole (small) file under the lease, the new line last.
+            let mut content = match self.content.take() {
+                Some(c) if c.len() as u64 == position => c,
+                _ => self.remote.read(&self.loc, None).await?.to_vec(),
+            };
+            content.extend_from_slice(line.as_bytes());
+            let conditions = Conditions {
+                lease_id: lease,
+                ..Conditions::default()
+            };
+            self.remote
+                .put(&self.loc, Bytes::from(content.clone()), &conditions)
+                .await?;
+            self.size = Some(content.len() as u64);
+            self.content = Some(content);
+            return Ok(());
+        }
         let data = Bytes::from(line);
         let len = data.len() as u64;
-        let lease = self.id.clone();
         let first = self
-            .dfs
-            .append_with(&self.loc, position, data.clone(), true, lease.as_deref())
+            .remote
+            .append(&self.loc, position, data.clone(), lease.as_deref())
             .await;
         let position = match first {
-            Ok(_) => position,
+            Ok(()) => position,
             Err(_) => {
                 // The size we knew was stale: ask the file itself.
-                let size = self.dfs.head(&self.loc).await?.map_or(0, |p| p.size);
-                self.dfs
-                    .append_with(&self.loc, size, data, true, lease.as_deref())
+                let size = self.remote.head(&self.loc).await?.map_or(0, |p| p.0);
+                self.remote
+                    .append(&self.loc, size, data, lease.as_deref())
                     .await?;
                 size
             }
@@ -237,7 +266,10 @@ impl RemoteLock {
         let mut released = true;
         if let Some(id) = self.id.clone()
             && held
-            && let Err(e) = self.dfs.lease(&self.loc, &LeaseAction::Release(id)).await
+            && let Err(e) = self
+                .remote
+                .lease(&self.loc, &LeaseAction::Release(id))
+                .await
         {
             tracing::debug!(
                 "could not release the lock on {}: {}",
@@ -269,7 +301,7 @@ impl Drop for RemoteLock {
 /// file as the listing saw it; `notes` the directory where lease ids are noted (the cache
 /// directory), if any.
 pub async fn acquire(
-    dfs: &DfsClient,
+    remote: &Transport,
     root: &RemoteLocation,
     listed: Option<&(u64, Etag)>,
     wait: Duration,
@@ -290,7 +322,7 @@ pub async fn acquire(
     // The listing showed no lock file: create it first (if still absent) rather than
     // learning that from a failed lease request.
     if listed.is_none() {
-        match create_lock_file(dfs, &loc).await {
+        match remote.create_if_absent(&loc).await {
             Ok(fresh) => created = fresh,
             Err(e) => {
                 forget(&id, note.take());
@@ -299,7 +331,7 @@ pub async fn acquire(
         }
     }
     let result = loop {
-        let attempt = dfs
+        let attempt = remote
             .lease(
                 &loc,
                 &LeaseAction::Acquire {
@@ -319,14 +351,14 @@ pub async fn acquire(
         match status {
             Some(404) => {
                 // No lock file (any more): create it (only if still absent), then lease it.
-                match create_lock_file(dfs, &loc).await {
+                match remote.create_if_absent(&loc).await {
                     Ok(fresh) => created = fresh.or(created),
                     Err(e) => break Err(SyncError::Lock(Box::new(e))),
                 }
             }
             Some(409) if code.as_deref().is_some_and(|c| c.starts_with("Lease")) => {
                 contended = true;
-                if let Some(adopted) = adopt_stale(dfs, &loc, notes.as_deref()).await {
+                if let Some(adopted) = adopt_stale(remote, &loc, notes.as_deref()).await {
                     // Ours now: forget the id we were trying, keep the adopted one.
                     forget(&id, note.take());
                     id = adopted.0;
@@ -337,12 +369,12 @@ pub async fn acquire(
                 let holder = if told {
                     None
                 } else {
-                    read_holder(dfs, &loc, listed.map(|l| l.0)).await
+                    read_holder(remote, &loc).await
                 };
                 if started.elapsed() >= wait {
                     let holder = match holder {
                         Some(h) => Some(h),
-                        None => read_holder(dfs, &loc, listed.map(|l| l.0)).await,
+                        None => read_holder(remote, &loc).await,
                     };
                     break Err(SyncError::Busy {
                         root: root.to_string(),
@@ -374,7 +406,7 @@ pub async fn acquire(
         Ok(None) => {
             forget(&id, note.take());
             return Ok(RemoteLock {
-                dfs: dfs.clone(),
+                remote: remote.clone(),
                 loc,
                 id: None,
                 etag: String::new(),
@@ -385,6 +417,7 @@ pub async fn acquire(
                 note: None,
                 nonce: new_lease_id(),
                 size: None,
+                content: None,
             });
         }
         Err(e) => {
@@ -394,9 +427,9 @@ pub async fn acquire(
     };
     tracing::debug!("took the lock on {root} (lease {id})");
     let lost = Arc::new(AtomicBool::new(false));
-    let renewer = tokio::spawn(renew(dfs.clone(), loc.clone(), id.clone(), lost.clone()));
+    let renewer = tokio::spawn(renew(remote.clone(), loc.clone(), id.clone(), lost.clone()));
     Ok(RemoteLock {
-        dfs: dfs.clone(),
+        remote: remote.clone(),
         loc,
         id: Some(id),
         etag,
@@ -407,6 +440,7 @@ pub async fn acquire(
         note,
         nonce: new_lease_id(),
         size: None,
+        content: None,
     })
 }
 
@@ -419,29 +453,13 @@ fn forget(id: &str, note: Option<PathBuf>) {
     }
 }
 
-/// Creates the empty lock file unless it exists; its ETag when this call created it.
-async fn create_lock_file(
-    dfs: &DfsClient,
-    loc: &RemoteLocation,
-) -> Result<Option<String>, DfsError> {
-    let absent = Conditions {
-        if_none_match_any: true,
-        ..Conditions::default()
-    };
-    match dfs.create_file_with(loc, &absent).await {
-        Ok(etag) => Ok(Some(etag)),
-        Err(e) if e.http().and_then(|h| h.status()) == Some(409) => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
 /// Renews the lease every [`RENEW_EVERY`] until aborted; a refusal means it was lost.
-async fn renew(dfs: DfsClient, loc: RemoteLocation, id: String, lost: Arc<AtomicBool>) {
+async fn renew(remote: Transport, loc: RemoteLocation, id: String, lost: Arc<AtomicBool>) {
     loop {
         tokio::time::sleep(RENEW_EVERY).await;
-        match dfs.lease(&loc, &LeaseAction::Renew(id.clone())).await {
+        match remote.lease(&loc, &LeaseAction::Renew(id.clone())).await {
             Ok(_) => tracing::debug!("renewed the lock on {loc}"),
-            Err(e) if matches!(e.http().and_then(|h| h.status()), Some(409 | 412)) => {
+            Err(e) if matches!(e.status(), Some(409 | 412)) => {
                 tracing::warn!(
                     "lost the lock on {loc}: {}",
                     crate::diagnostic::one_line(&e)
@@ -461,7 +479,7 @@ async fn renew(dfs: DfsClient, loc: RemoteLocation, id: String, lost: Arc<Atomic
 /// Adopts the lease of a run on this machine that no longer runs (killed, or dropped in
 /// this process): acquiring with its id succeeds while its lease is ours to take.
 async fn adopt_stale(
-    dfs: &DfsClient,
+    remote: &Transport,
     loc: &RemoteLocation,
     notes: Option<&Path>,
 ) -> Option<(String, String)> {
@@ -485,7 +503,7 @@ async fn adopt_stale(
         if !stale {
             continue;
         }
-        let taken = dfs
+        let taken = remote
             .lease(
                 loc,
                 &LeaseAction::Acquire {
@@ -504,13 +522,9 @@ async fn adopt_stale(
 }
 
 /// The last record of the lock file: who holds (or last held) the lock.
-async fn read_holder(dfs: &DfsClient, loc: &RemoteLocation, size: Option<u64>) -> Option<Holder> {
-    let start = size.map_or(0, |s| s.saturating_sub(2048));
-    let bytes = match dfs.read(loc, Some((start, None))).await {
-        Ok(bytes) => bytes,
-        // The file was started afresh since the listing: read it all (it is small then).
-        Err(_) => dfs.read(loc, None).await.ok()?,
-    };
+async fn read_holder(remote: &Transport, loc: &RemoteLocation) -> Option<Holder> {
+    // Small (started afresh past a few kilobytes): read it all.
+    let bytes = remote.read(loc, None).await.ok()?;
     let text = String::from_utf8_lossy(&bytes);
     text.lines().rev().find_map(parse_record)
 }

@@ -2,9 +2,11 @@
 //!
 //! scan (local walk + cached sha256) → one recursive listing + the manifest → a pure
 //! [`plan`] → bounded, adaptive [`execute`] → a new manifest. Change detection is by content:
-//! a remote file is known to hold a sha256 when its size and ETag match the manifest entry
-//! written when we uploaded it. [`upload`] and [`download`] are the two orchestrators; this
-//! module holds what they share. Knows DFS paths and local files, nothing of Fabric jobs.
+//! a remote file is known to hold a sha256 when its size and ETag (or content MD5) match the
+//! manifest entry written when we uploaded it. `upload` and `download` are the two
+//! orchestrators; both count through one [`tally`] and talk to storage through one
+//! [`transport`] (DFS, Blob, or both); this module holds what they share. Knows remote paths
+//! and local files, nothing of Fabric jobs.
 //!
 //! Safety rails, in both directions: a remote root that does not exist is an error, never an
 //! empty side; nothing is deleted when either side was not seen completely; excluded paths
@@ -22,18 +24,20 @@ pub mod plan;
 pub mod record;
 pub mod remote;
 pub mod scan;
+pub mod tally;
+pub mod transport;
 mod upload;
 
 use std::path::{Path, PathBuf};
-
-use std::time::Instant;
 
 use exclude::{ExcludeError, Excludes};
 use hashcache::HashCache;
 use plan::{Entry, Held, Plan, Rails};
 use scan::{Scan, ScanOptions};
+use tally::Tally;
+pub use tally::{Failure, Reason};
+pub use transport::{RemoteError, Transport};
 
-use crate::dfs::{DfsClient, DfsError};
 use crate::diagnostic::{Diagnostic, Kind};
 use crate::env::{self, Env};
 use crate::location::{Location, RemoteLocation};
@@ -140,7 +144,7 @@ pub struct Summary {
     /// Local files whose content was read to hash them (0 on a no-op re-sync).
     pub hashed_files: u64,
     #[serde(skip)]
-    pub failures: Vec<(String, String)>,
+    pub failures: Vec<Failure>,
     #[serde(skip)]
     pub held: Option<(Held, u64)>,
     #[serde(skip)]
@@ -171,9 +175,10 @@ pub enum SyncError {
         #[source]
         source: std::io::Error,
     },
-    /// The remote root (or its workspace or item) does not exist, or cannot be reached.
+    /// The remote root (or its workspace, item or container) does not exist, or cannot be
+    /// reached.
     #[error(transparent)]
-    Remote(Box<DfsError>),
+    Remote(Box<RemoteError>),
     /// The local directory is where the remote keeps its own files (the emulator's data
     /// directory, a lakehouse mounted in a Spark job): syncing it with itself would truncate
     /// or delete the very files it reads.
@@ -198,11 +203,11 @@ pub enum SyncError {
     )]
     LockLost { root: String },
     #[error("could not take the lock on the remote root, so nothing was changed")]
-    Lock(#[source] Box<DfsError>),
+    Lock(#[source] Box<RemoteError>),
     #[error("could not list the remote tree, so nothing was changed")]
-    Listing(#[source] Box<DfsError>),
+    Listing(#[source] Box<RemoteError>),
     #[error("could not read the remote manifest, so nothing was changed")]
-    Manifest(#[source] Box<DfsError>),
+    Manifest(#[source] Box<RemoteError>),
 }
 
 impl SyncError {
@@ -279,20 +284,23 @@ impl Diagnostic for SyncError {
     }
 }
 
-/// Makes `dst` equal to `src`; exactly one of them must be remote.
+/// Makes `dst` equal to `src`; exactly one of them must be remote. `remote` is the
+/// [`Transport`] to the remote side: a `&DfsClient` (everything over DFS), a `&BlobClient`
+/// (everything over Blob), or a `&Transport` built for both.
 pub async fn sync(
     src: &Location,
     dst: &Location,
-    dfs: &DfsClient,
+    remote: impl Into<Transport>,
     options: &SyncOptions,
     reporter: &dyn Reporter,
 ) -> Result<Summary, SyncError> {
+    let remote: Transport = remote.into();
     match (src, dst) {
         (Location::Local(src), Location::Remote(dst)) => {
-            upload::upload(src, dst, dfs, options, reporter).await
+            upload::upload(src, dst, &remote, options, reporter).await
         }
         (Location::Remote(src), Location::Local(dst)) => {
-            download::download(src, dst, dfs, options, reporter).await
+            download::download(src, dst, &remote, options, reporter).await
         }
         (Location::Local(_), Location::Local(_)) => Err(SyncError::Usage(
             "both SRC and DST are local paths; one of them must be a remote URL (https://…, abfss://…)".into(),
@@ -339,20 +347,14 @@ async fn scan_local(
     .map_err(|source| SyncError::local(what, &path, source))
 }
 
-fn report_scan(scan: &Scan, summary: &mut Summary, reporter: &dyn Reporter) {
-    summary.hashed_files = scan.hashed_files;
+fn report_scan(scan: &Scan, tally: &Tally<'_>) {
+    tally.set_hashed(scan.hashed_files);
     for w in &scan.warnings {
-        reporter.warning(w);
+        tally.warning(w);
     }
     for (path, why) in scan.unreadable.iter().chain(&scan.unwalkable) {
-        fail(summary, reporter, path, why);
+        tally.failed(path.to_string(), Reason::Unreadable(why.clone()));
     }
-}
-
-fn fail(summary: &mut Summary, reporter: &dyn Reporter, path: &str, why: &str) {
-    reporter.failed(path, why);
-    summary.failed += 1;
-    summary.failures.push((path.to_string(), why.to_string()));
 }
 
 /// Deletes that must happen before the transfers: a file in the way of a directory being
@@ -381,59 +383,49 @@ fn conflicts<'a>(plan: &'a Plan, transfer_paths: &[&str]) -> (Vec<&'a str>, Vec<
     (files, dirs)
 }
 
-/// What follows a plan: with `--dry-run`, the summary of what would change (and nothing
-/// else happens); otherwise the reporter learns the totals and the transfers go ahead.
-enum Settled<'a> {
-    DryRun(Summary),
-    Go {
-        summary: Summary,
-        /// Paths of the planned transfers, sorted.
-        transfer_paths: Vec<&'a str>,
-    },
-}
-
+/// After a plan: with `--dry-run`, records in the tally what would change and returns
+/// `None` (nothing else happens); otherwise tells the reporter the totals and returns the
+/// sorted paths of the planned transfers.
 fn settle<'a, S: Entry>(
     plan: &Plan,
     source: &'a [S],
     direction: Direction,
-    mut summary: Summary,
-    started: Instant,
+    tally: &Tally<'_>,
     options: &SyncOptions,
-    reporter: &dyn Reporter,
-) -> Settled<'a> {
-    summary.unchanged = plan.unchanged.len() as u64;
-    summary.held = plan.held.clone();
+) -> Option<Vec<&'a str>> {
     let transfer_paths: Vec<&str> = plan.transfers.iter().map(|&i| source[i].path()).collect();
     let transfer_bytes: u64 = plan.transfers.iter().map(|&i| source[i].size()).sum();
+    tally.with(|summary| {
+        summary.unchanged = plan.unchanged.len() as u64;
+        summary.held = plan.held.clone();
+    });
     if !options.dry_run {
-        reporter.planned(
+        tally.reporter().planned(
             plan.transfers.len() as u64,
             transfer_bytes,
             plan.delete_count,
         );
-        return Settled::Go {
-            summary,
-            transfer_paths,
-        };
+        return Some(transfer_paths);
     }
-    for p in &transfer_paths {
-        summary.actions.push(match direction {
-            Direction::Upload => Action::Upload(p.to_string()),
-            Direction::Download => Action::Download(p.to_string()),
-        });
-    }
-    for p in &plan.delete_dirs {
-        summary.actions.push(Action::DeleteDir(p.to_string()));
-    }
-    for p in &plan.delete_files {
-        summary.actions.push(Action::Delete(p.to_string()));
-    }
-    match direction {
-        Direction::Upload => summary.uploaded = plan.transfers.len() as u64,
-        Direction::Download => summary.downloaded = plan.transfers.len() as u64,
-    }
-    summary.deleted = plan.delete_count;
-    summary.bytes = transfer_bytes;
-    summary.elapsed_ms = started.elapsed().as_millis() as u64;
-    Settled::DryRun(summary)
+    tally.with(|summary| {
+        for p in &transfer_paths {
+            summary.actions.push(match direction {
+                Direction::Upload => Action::Upload(p.to_string()),
+                Direction::Download => Action::Download(p.to_string()),
+            });
+        }
+        for p in &plan.delete_dirs {
+            summary.actions.push(Action::DeleteDir(p.to_string()));
+        }
+        for p in &plan.delete_files {
+            summary.actions.push(Action::Delete(p.to_string()));
+        }
+        match direction {
+            Direction::Upload => summary.uploaded = plan.transfers.len() as u64,
+            Direction::Download => summary.downloaded = plan.transfers.len() as u64,
+        }
+        summary.deleted = plan.delete_count;
+        summary.bytes = transfer_bytes;
+    });
+    None
 }

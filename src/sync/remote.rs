@@ -1,5 +1,9 @@
 //! The remote side of a sync: one recursive listing turned into a sorted [`RemoteTree`], and
 //! the manifest read (skipped when the local copy has the listed ETag) and written.
+//!
+//! A Blob listing of a flat namespace (a plain storage account, Azurite) has no directory
+//! entries; the tree's directories are then the ancestors of its files, so the plan decides
+//! the same whole-directory removals on either API.
 
 use std::path::{Path, PathBuf};
 
@@ -7,7 +11,7 @@ use futures::TryStreamExt;
 
 use super::manifest::{Etag, LOCK_NAME, MANIFEST_NAME, Manifest};
 use super::plan::RemoteFile;
-use crate::dfs::{DfsClient, DfsError};
+use super::transport::{Conditions, RemoteError, Transport};
 use crate::location::RemoteLocation;
 
 /// What one listing found below the sync root.
@@ -15,8 +19,12 @@ use crate::location::RemoteLocation;
 pub struct RemoteTree {
     /// Sorted by path (relative to the root).
     pub files: Vec<RemoteFile>,
-    /// Sorted.
+    /// Sorted: the directories listed, and (for a Blob listing) every ancestor of a file.
     pub dirs: Vec<Box<str>>,
+    /// Sorted: the directories the listing showed as entries of their own (DFS paths, or
+    /// folder blobs of a hierarchical namespace seen through the Blob API). Deleting a
+    /// directory blob by blob ends with these, deepest first.
+    pub markers: Vec<Box<str>>,
     /// The manifest file's identity, when it exists.
     pub manifest: Option<(u64, Etag)>,
     /// The lock file's identity, when it exists.
@@ -29,15 +37,14 @@ pub struct RemoteTree {
 }
 
 /// Lists everything below `root`. Any failing page fails the whole listing: a partial view
-/// must never drive deletes. A root that does not exist is a [`DfsError::NotFound`].
-pub async fn list_tree(dfs: &DfsClient, root: &RemoteLocation) -> Result<RemoteTree, DfsError> {
+/// must never drive deletes. A root that does not exist is an error over DFS
+/// ([`RemoteError::is_missing`]) and an empty tree over Blob.
+pub async fn list_tree(t: &Transport, root: &RemoteLocation) -> Result<RemoteTree, RemoteError> {
     let mut tree = RemoteTree::default();
-    let mut pages = std::pin::pin!(dfs.list(root, true));
+    let mut pages = t.list(root);
     while let Some(page) = pages.try_next().await? {
         for entry in page {
-            let Some(rel) = entry.relative_to(root) else {
-                continue;
-            };
+            let rel = entry.rel.as_str();
             if !is_safe_relative(rel) {
                 if rel.contains('\\') && is_safe_relative(&rel.replace('\\', "_")) {
                     tree.skipped.push(rel.to_string());
@@ -46,7 +53,7 @@ pub async fn list_tree(dfs: &DfsClient, root: &RemoteLocation) -> Result<RemoteT
                 }
                 continue;
             }
-            if !entry.is_directory && (rel == MANIFEST_NAME || rel == LOCK_NAME) {
+            if !entry.is_dir && (rel == MANIFEST_NAME || rel == LOCK_NAME) {
                 let id = Some((entry.size, Etag::parse(&entry.etag)));
                 if rel == MANIFEST_NAME {
                     tree.manifest = id;
@@ -55,37 +62,48 @@ pub async fn list_tree(dfs: &DfsClient, root: &RemoteLocation) -> Result<RemoteT
                 }
                 continue;
             }
-            if entry.is_directory {
+            if entry.is_dir {
                 tree.dirs.push(rel.into());
+                tree.markers.push(rel.into());
             } else {
                 tree.files.push(RemoteFile {
                     path: rel.into(),
                     size: entry.size,
                     etag: Etag::parse(&entry.etag),
-                    md5: None,
+                    md5: entry.md5,
                 });
             }
         }
     }
     tree.files.sort_unstable_by(|a, b| a.path.cmp(&b.path));
     tree.files.dedup_by(|a, b| a.path == b.path);
+    if !t.lists_missing_as_error() {
+        // Blob: directories are what the names say, whether or not they are listed.
+        for f in &tree.files {
+            let mut at = 0;
+            while let Some(i) = f.path[at..].find('/') {
+                tree.dirs.push(f.path[..at + i].into());
+                at += i + 1;
+            }
+        }
+    }
     tree.dirs.sort_unstable();
     tree.dirs.dedup();
+    tree.markers.sort_unstable();
+    tree.markers.dedup();
     Ok(tree)
 }
 
-/// Whether an upload may create `root`, which a listing found missing: on OneLake (and
-/// OneLake-shaped endpoints) its item and `Files`/`Tables` folder must exist, since the
-/// service will not create them. One HEAD; more only to explain what is missing.
-pub async fn creatable(dfs: &DfsClient, root: &RemoteLocation) -> Result<(), DfsError> {
-    // On ADLS a missing path (as opposed to a missing container) is simply new.
-    if root.service() == crate::location::Service::AdlsGen2 {
-        return Ok(());
+impl RemoteTree {
+    /// Nothing at all below the root (not even our manifest or lock).
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+            && self.dirs.is_empty()
+            && self.manifest.is_none()
+            && self.lock.is_none()
+            && self.hostile.is_empty()
+            && self.skipped.is_empty()
     }
-    if dfs.prefix_exists(root, 2).await? {
-        return Ok(());
-    }
-    Err(dfs.explain_missing(root).await)
 }
 
 /// A relative path we can map onto a local file or a remote URL without escaping the root.
@@ -100,11 +118,11 @@ pub fn is_safe_relative(rel: &str) -> bool {
 /// The manifest at `root`, from the local cache when its ETag matches the listing, otherwise
 /// downloaded (and cached). A manifest that does not parse counts as none.
 pub async fn read_manifest(
-    dfs: &DfsClient,
+    t: &Transport,
     root: &RemoteLocation,
     listed: Option<&(u64, Etag)>,
     cache: Option<&Path>,
-) -> Result<Manifest, DfsError> {
+) -> Result<Manifest, RemoteError> {
     let Some((_, etag)) = listed else {
         return Ok(Manifest::default());
     };
@@ -114,11 +132,8 @@ pub async fn read_manifest(
     {
         return Ok(manifest);
     }
-    let loc = root.join(MANIFEST_NAME).map_err(|e| DfsError::BadListing {
-        location: root.to_string(),
-        message: e.to_string(),
-    })?;
-    let bytes = dfs.read(&loc, None).await?;
+    let loc = manifest_loc(root)?;
+    let bytes = t.read(&loc, None).await?;
     let manifest = Manifest::parse(&bytes).unwrap_or_default();
     if let Some(cache) = cache {
         store_cached(cache, etag, &bytes);
@@ -130,28 +145,34 @@ pub async fn read_manifest(
 /// returns. `previous` is the manifest's ETag as last seen (`None`: there was none): the
 /// write fails rather than replace a manifest someone else wrote meanwhile.
 pub async fn write_manifest(
-    dfs: &DfsClient,
+    t: &Transport,
     root: &RemoteLocation,
     manifest: &Manifest,
     previous: Option<&Etag>,
     cache: Option<&Path>,
-) -> Result<Etag, DfsError> {
-    let loc = root.join(MANIFEST_NAME).map_err(|e| DfsError::BadListing {
-        location: root.to_string(),
-        message: e.to_string(),
-    })?;
+) -> Result<Etag, RemoteError> {
+    let loc = manifest_loc(root)?;
     let bytes = bytes::Bytes::from(manifest.to_bytes());
-    let conditions = crate::dfs::Conditions {
+    let conditions = Conditions {
         if_match: previous.map(ToString::to_string),
         if_none_match_any: previous.is_none(),
         lease_id: None,
     };
-    let up = dfs.upload_bytes_with(&loc, &bytes, &conditions).await?;
+    let up = t.put(&loc, bytes.clone(), &conditions).await?;
     let etag = Etag::parse(&up.etag);
     if let Some(cache) = cache {
         store_cached(cache, &etag, &bytes);
     }
     Ok(etag)
+}
+
+fn manifest_loc(root: &RemoteLocation) -> Result<RemoteLocation, RemoteError> {
+    root.join(MANIFEST_NAME).map_err(|e| {
+        RemoteError::Dfs(crate::dfs::DfsError::BadListing {
+            location: root.to_string(),
+            message: e.to_string(),
+        })
+    })
 }
 
 /// Cache file: first line the ETag, then the manifest bytes.

@@ -10,6 +10,11 @@
 //! committed upload is journaled locally at once, so a killed run loses at most the files
 //! in flight. A transfer error that makes the whole root unusable (401, 403, 404) stops the
 //! remaining transfers instead of repeating itself per file.
+//!
+//! Deletes: over DFS a directory goes with one recursive request; over Blob (no such
+//! request) it goes blob by blob — exactly the files the listing showed below it, in Blob
+//! Batches where the service has them, then its folder markers deepest first — so nothing
+//! that was not listed under that directory is ever named in a delete.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -27,12 +32,12 @@ use super::manifest::{self, Etag, LOCK_NAME, Manifest, ManifestEntry};
 use super::plan::{self, Plan, RemoteFile, Sides};
 use super::remote::{self, RemoteTree};
 use super::scan::{self, LocalFile, Scan};
+use super::tally::{Reason, Tally};
+use super::transport::{Apis, RemoteError, Transport};
 use super::{
-    Direction, Reporter, Settled, Summary, SyncError, SyncOptions, cache_file, check_root,
-    conflicts, fail, report_scan, scan_local, settle,
+    Direction, Reporter, Summary, SyncError, SyncOptions, cache_file, check_root, conflicts,
+    report_scan, scan_local, settle,
 };
-use crate::dfs::{DfsClient, DfsError};
-use crate::diagnostic::one_line;
 use crate::location::RemoteLocation;
 
 /// What we know of the remote content: the manifest, and the journal of a run that did
@@ -55,7 +60,7 @@ impl Known {
 pub(super) async fn upload(
     src: &Path,
     root: &RemoteLocation,
-    dfs: &DfsClient,
+    remote: &Transport,
     options: &SyncOptions,
     reporter: &dyn Reporter,
 ) -> Result<Summary, SyncError> {
@@ -71,10 +76,13 @@ pub(super) async fn upload(
         }
         Err(source) => return Err(SyncError::local("SRC", src, source)),
     }
-    let mut summary = Summary {
-        dry_run: options.dry_run,
-        ..Summary::default()
-    };
+    let tally = Tally::new(
+        Summary {
+            dry_run: options.dry_run,
+            ..Summary::default()
+        },
+        reporter,
+    );
     let key = std::fs::canonicalize(src).unwrap_or_else(|_| src.to_path_buf());
     let hash_file = cache_file(options, "hashes", &key.to_string_lossy());
     let manifest_file = cache_file(options, "manifest", &root.url());
@@ -90,13 +98,13 @@ pub(super) async fn upload(
 
     let (scanned, listed) = tokio::join!(
         scan_local("SRC", src, &options.excludes, options, cache),
-        list_with_manifest(dfs, root, manifest_file.as_deref())
+        list_with_manifest(remote, root, manifest_file.as_deref())
     );
     let (local, mut cache) = scanned?;
     let (mut tree, manifest) = listed?;
-    report_scan(&local, &mut summary, reporter);
+    report_scan(&local, &tally);
     for name in tree.hostile.iter().chain(&tree.skipped) {
-        reporter.warning(&format!(
+        tally.warning(&format!(
             "left alone remote name `{name}`: it cannot be addressed safely"
         ));
     }
@@ -123,7 +131,7 @@ pub(super) async fn upload(
             break (plan, base);
         }
         let taken = lock::acquire(
-            dfs,
+            remote,
             root,
             tree.lock.as_ref(),
             options.lock_wait,
@@ -135,7 +143,7 @@ pub(super) async fn upload(
         held = Some(taken);
         if stale {
             tracing::debug!("another sync wrote to {root} since the listing: listing again");
-            match list_with_manifest(dfs, root, manifest_file.as_deref()).await {
+            match list_with_manifest(remote, root, manifest_file.as_deref()).await {
                 Ok((t, m)) => {
                     tree = t;
                     known.manifest = m;
@@ -147,35 +155,22 @@ pub(super) async fn upload(
             }
         }
     };
-    let (summary, transfer_paths) = match settle(
-        &plan,
-        &local.files,
-        Direction::Upload,
-        summary,
-        started,
-        options,
-        reporter,
-    ) {
-        Settled::DryRun(summary) => return Ok(summary),
-        Settled::Go {
-            summary,
-            transfer_paths,
-        } => (summary, transfer_paths),
+    let Some(transfer_paths) = settle(&plan, &local.files, Direction::Upload, &tally, options)
+    else {
+        return Ok(tally.finish(started));
     };
     let Some(mut lock) = held else {
         // Nothing to write: the one listing was all.
-        let mut summary = summary;
-        finish_cache(&mut cache, &local, reporter);
-        summary.elapsed_ms = started.elapsed().as_millis() as u64;
-        return Ok(summary);
+        finish_cache(&mut cache, &local, &tally);
+        return Ok(tally.finish(started));
     };
 
     let run = Run {
         src,
         root,
-        dfs,
+        remote,
         options,
-        reporter,
+        tally: &tally,
         local: &local,
         tree: &tree,
         plan: &plan,
@@ -183,21 +178,20 @@ pub(super) async fn upload(
         manifest_file: manifest_file.as_deref(),
         journal_file: journal_file.as_deref(),
     };
-    let result = run.go(&mut lock, summary, base, &known).await;
+    let result = run.go(&mut lock, base, &known).await;
     lock.release().await;
-    let mut summary = result?;
-    finish_cache(&mut cache, &local, reporter);
-    summary.elapsed_ms = started.elapsed().as_millis() as u64;
-    Ok(summary)
+    result?;
+    finish_cache(&mut cache, &local, &tally);
+    Ok(tally.finish(started))
 }
 
 /// Everything the writing half of an upload needs.
 struct Run<'a> {
     src: &'a Path,
     root: &'a RemoteLocation,
-    dfs: &'a DfsClient,
+    remote: &'a Transport,
     options: &'a SyncOptions,
-    reporter: &'a dyn Reporter,
+    tally: &'a Tally<'a>,
     local: &'a Scan,
     tree: &'a RemoteTree,
     plan: &'a Plan,
@@ -211,11 +205,10 @@ impl Run<'_> {
     async fn go(
         &self,
         lock: &mut RemoteLock,
-        summary: Summary,
         mut entries: Vec<ManifestEntry>,
         known: &Known,
-    ) -> Result<Summary, SyncError> {
-        let (dfs, root, reporter) = (self.dfs, self.root, self.reporter);
+    ) -> Result<(), SyncError> {
+        let (remote, root, tally) = (self.remote, self.root, self.tally);
         let size = self.tree.lock.as_ref().map_or(0, |l| l.0);
         lock.write_record(size)
             .await
@@ -227,23 +220,22 @@ impl Run<'_> {
             });
         }
         let mut journal = Journal::open(self.journal_file).unwrap_or_else(|e| {
-            reporter.warning(&format!(
+            tally.warning(&format!(
                 "cannot write the upload journal ({e}); a killed run would send its files again"
             ));
             Journal::default()
         });
 
         let limiter = Limiter::new(self.options.concurrency);
-        let summary_lock = Mutex::new(summary);
         let (early_files, early_dirs) = conflicts(self.plan, self.transfer_paths);
-        self.delete_remote(&early_files, &early_dirs, &limiter, &summary_lock)
+        self.delete_remote(&early_files, &early_dirs, &limiter)
             .await;
 
         // The first error that makes the whole root unusable (or the loss of the lock)
         // stops the transfers not yet begun.
         let stop = AtomicBool::new(false);
         let lost = lock.lost_flag();
-        let fatal: Mutex<Option<DfsError>> = Mutex::new(None);
+        let fatal: Mutex<Option<RemoteError>> = Mutex::new(None);
         let uploads = self.transfers(&limiter, &stop, &lost, &fatal);
         let mut uploads = Box::pin(uploads);
         let mut manifest_etag = self.tree.manifest.as_ref().map(|m| m.1.clone());
@@ -251,24 +243,19 @@ impl Run<'_> {
         let mut unsaved = false;
         let mut journal_failed = false;
         while let Some(result) = uploads.next().await {
-            {
-                let mut summary = summary_lock.lock().unwrap_or_else(|p| p.into_inner());
-                match result {
-                    Ok(entry) => {
-                        if let Err(e) = journal.record(&entry)
-                            && !std::mem::replace(&mut journal_failed, true)
-                        {
-                            reporter.warning(&format!("cannot write the upload journal: {e}"));
-                        }
-                        summary.uploaded += 1;
-                        summary.bytes += entry.size;
-                        reporter.transferred(&entry.path, entry.size);
-                        entries.push(entry);
-                        unsaved = true;
+            match result {
+                Ok(entry) => {
+                    if let Err(e) = journal.record(&entry)
+                        && !std::mem::replace(&mut journal_failed, true)
+                    {
+                        tally.warning(&format!("cannot write the upload journal: {e}"));
                     }
-                    Err(Some((path, e))) => fail(&mut summary, reporter, &path, &e),
-                    Err(None) => {}
+                    tally.transferred(Direction::Upload, &entry.path, entry.size);
+                    entries.push(entry);
+                    unsaved = true;
                 }
+                Err(Some((path, reason))) => tally.failed(path, reason),
+                Err(None) => {}
             }
             if unsaved
                 && last_checkpoint.elapsed() >= self.options.checkpoint_interval
@@ -277,7 +264,7 @@ impl Run<'_> {
                 // Only committed uploads and still-valid entries: safe to vouch for.
                 let snapshot = Manifest::new(entries.clone());
                 if let Ok(etag) = remote::write_manifest(
-                    dfs,
+                    remote,
                     root,
                     &snapshot,
                     manifest_etag.as_ref(),
@@ -295,11 +282,10 @@ impl Run<'_> {
         drop(uploads);
         if let Some(e) = fatal.into_inner().unwrap_or_else(|p| p.into_inner()) {
             // Nothing more can be written there; what did land is in the journal.
-            let e = match e {
-                DfsError::Http { ref source, .. } if source.status() == Some(404) => {
-                    dfs.explain_missing(root).await
-                }
-                other => other,
+            let e = if e.status() == Some(404) && remote.apis() != Apis::Blob {
+                remote.explain_missing(root).await
+            } else {
+                e
             };
             return Err(SyncError::Remote(Box::new(e)));
         }
@@ -319,9 +305,7 @@ impl Run<'_> {
             .map(|p| &**p)
             .filter(|p| !early_dirs.contains(p))
             .collect();
-        self.delete_remote(&late_files, &late_dirs, &limiter, &summary_lock)
-            .await;
-        let mut summary = summary_lock.into_inner().unwrap_or_else(|p| p.into_inner());
+        self.delete_remote(&late_files, &late_dirs, &limiter).await;
 
         let new_manifest = Manifest::new(entries);
         let stale = new_manifest != known.manifest
@@ -330,7 +314,7 @@ impl Run<'_> {
         if stale {
             lock.check()?;
             match remote::write_manifest(
-                dfs,
+                remote,
                 root,
                 &new_manifest,
                 manifest_etag.as_ref(),
@@ -343,15 +327,10 @@ impl Run<'_> {
                 }
                 // The files are in place (and journaled); only the next run's change
                 // detection is weaker.
-                Err(e) => fail(
-                    &mut summary,
-                    reporter,
-                    manifest::MANIFEST_NAME,
-                    &one_line(&e),
-                ),
+                Err(e) => tally.failed(manifest::MANIFEST_NAME, Reason::Manifest(Arc::new(e))),
             }
         }
-        Ok(summary)
+        Ok(())
     }
 
     /// The planned uploads as a stream of results: `Ok(entry)` committed, `Err(Some(..))` a
@@ -361,23 +340,25 @@ impl Run<'_> {
         limiter: &'s Limiter,
         stop: &'s AtomicBool,
         lost: &'s Arc<AtomicBool>,
-        fatal: &'s Mutex<Option<DfsError>>,
-    ) -> impl futures::Stream<Item = Result<ManifestEntry, Option<(String, String)>>> + 's {
-        let (dfs, root, src) = (self.dfs, self.root, self.src);
+        fatal: &'s Mutex<Option<RemoteError>>,
+    ) -> impl futures::Stream<Item = Result<ManifestEntry, Option<(String, Reason)>>> + 's {
+        let (remote, root, src) = (self.remote, self.root, self.src);
         execute::stream(
             self.plan.transfers.iter().copied(),
             limiter,
-            dfs.http(),
+            remote.http(),
             move |i| {
                 let file = &self.local.files[i];
                 async move {
                     if stop.load(Ordering::Relaxed) || lost.load(Ordering::Relaxed) {
                         return Err(None);
                     }
-                    let fail = |e: String| Some((file.path.to_string(), e));
-                    let loc = root.join(&file.path).map_err(|e| fail(e.to_string()))?;
+                    let fail = |r: Reason| Some((file.path.to_string(), r));
+                    let loc = root
+                        .join(&file.path)
+                        .map_err(|e| fail(Reason::Local(e.to_string())))?;
                     let path = src.join(&*file.path);
-                    let up = match dfs.upload_file(&loc, &path).await {
+                    let up = match remote.upload_file(&loc, &path, file.stat.size).await {
                         Ok(up) => up,
                         Err(e) if e.is_fatal_for_root() => {
                             if !stop.swap(true, Ordering::Relaxed) {
@@ -385,60 +366,118 @@ impl Run<'_> {
                             }
                             return Err(None);
                         }
-                        Err(e) => return Err(fail(one_line(&e))),
+                        Err(e) => return Err(fail(e.into())),
                     };
-                    let now = scan::stat(&path).map_err(|e| fail(e.to_string()))?;
+                    let now =
+                        scan::stat(&path).map_err(|e| fail(Reason::Unreadable(e.to_string())))?;
                     if now != file.stat || up.size != file.stat.size {
-                        return Err(fail(
-                            "changed while it was being uploaded; run sync again".to_string(),
-                        ));
+                        return Err(fail(Reason::Changed));
                     }
                     Ok(ManifestEntry {
                         path: file.path.clone(),
                         sha256: file.sha256,
                         size: up.size,
                         etag: Etag::parse(&up.etag),
-                        md5: None,
+                        md5: up.md5,
                     })
                 }
             },
         )
     }
 
-    async fn delete_remote(
-        &self,
-        files: &[&str],
-        dirs: &[&str],
-        limiter: &Limiter,
-        summary: &Mutex<Summary>,
-    ) {
-        let (dfs, root) = (self.dfs, self.root);
-        let work = dirs
-            .iter()
-            .map(|d| (*d, true))
-            .chain(files.iter().map(|f| (*f, false)));
-        let results: Vec<_> =
-            execute::stream(work, limiter, dfs.http(), |(path, recursive)| async move {
-                let loc = root.join(path).map_err(|e| (path, e.to_string()))?;
-                dfs.delete(&loc, recursive)
-                    .await
-                    .map(|_| (path, recursive))
-                    .map_err(|e| (path, one_line(&e)))
-            })
+    /// Deletes `files` and the directories `dirs` (with what the listing showed below them).
+    async fn delete_remote(&self, files: &[&str], dirs: &[&str], limiter: &Limiter) {
+        if files.is_empty() && dirs.is_empty() {
+            return;
+        }
+        let (remote, root, tally) = (self.remote, self.root, self.tally);
+        if remote.deletes_directories() {
+            let work = dirs
+                .iter()
+                .map(|d| (*d, true))
+                .chain(files.iter().map(|f| (*f, false)));
+            let results: Vec<_> = execute::stream(
+                work,
+                limiter,
+                remote.http(),
+                |(path, recursive)| async move {
+                    let loc = root
+                        .join(path)
+                        .map_err(|e| (path, Reason::Local(e.to_string())))?;
+                    remote
+                        .delete(&loc, recursive)
+                        .await
+                        .map(|_| (path, recursive))
+                        .map_err(|e| (path, Reason::from(e)))
+                },
+            )
             .collect()
             .await;
-        let mut summary = summary.lock().unwrap_or_else(|p| p.into_inner());
-        for r in results {
-            match r {
-                Ok((path, recursive)) => {
-                    summary.deleted += if recursive {
-                        files_under(&self.tree.files, path)
-                    } else {
-                        1
-                    };
-                    self.reporter.deleted(path);
+            for r in results {
+                match r {
+                    Ok((path, true)) => tally.deleted(path, files_under(&self.tree.files, path)),
+                    Ok((path, false)) => tally.deleted(path, 1),
+                    Err((path, e)) => tally.failed(path, e),
                 }
-                Err((path, e)) => fail(&mut summary, self.reporter, path, &e),
+            }
+            return;
+        }
+        // Blob: each file the listing showed (below the directories too), batched.
+        let mut names: Vec<&str> = files.to_vec();
+        for dir in dirs {
+            names.extend(
+                under(&self.tree.files, dir, |f| &f.path)
+                    .iter()
+                    .map(|f| &*f.path),
+            );
+        }
+        let mut locs = Vec::with_capacity(names.len());
+        let mut named = Vec::with_capacity(names.len());
+        for name in names {
+            match root.join(name) {
+                Ok(loc) => {
+                    locs.push(loc);
+                    named.push(name);
+                }
+                Err(e) => tally.failed(name, Reason::Local(e.to_string())),
+            }
+        }
+        let results = remote.delete_many(&locs).await;
+        let mut failed: Vec<&str> = Vec::new();
+        for (name, r) in named.into_iter().zip(results) {
+            match r {
+                Ok(_) => tally.deleted(name, 1),
+                Err(e) => {
+                    failed.push(name);
+                    tally.failed(name, e.into());
+                }
+            }
+        }
+        // Then the folder blobs of a hierarchical namespace, deepest first, where every
+        // file below went.
+        let mut markers: Vec<&str> = Vec::new();
+        for dir in dirs {
+            if failed.iter().any(|f| plan::is_under(f, dir)) {
+                continue;
+            }
+            markers.extend(under(&self.tree.markers, dir, |m| m).iter().map(|m| &**m));
+            if self
+                .tree
+                .markers
+                .binary_search_by(|m| (**m).cmp(dir))
+                .is_ok()
+            {
+                markers.push(dir);
+            }
+        }
+        markers.sort_unstable_by_key(|m| std::cmp::Reverse(m.matches('/').count()));
+        for marker in markers {
+            let result = match root.join(marker) {
+                Ok(loc) => remote.delete(&loc, false).await.map_err(Reason::from),
+                Err(e) => Err(Reason::Local(e.to_string())),
+            };
+            if let Err(e) = result {
+                tally.failed(marker, e);
             }
         }
     }
@@ -446,12 +485,12 @@ impl Run<'_> {
 
 /// The listing and the manifest it points to.
 async fn list_with_manifest(
-    dfs: &DfsClient,
+    t: &Transport,
     root: &RemoteLocation,
     manifest_file: Option<&Path>,
 ) -> Result<(RemoteTree, Manifest), SyncError> {
-    let tree = list_root(dfs, root).await?;
-    let manifest = remote::read_manifest(dfs, root, tree.manifest.as_ref(), manifest_file)
+    let tree = list_root(t, root).await?;
+    let manifest = remote::read_manifest(t, root, tree.manifest.as_ref(), manifest_file)
         .await
         .map_err(|e| SyncError::Manifest(Box::new(e)))?;
     Ok((tree, manifest))
@@ -460,16 +499,25 @@ async fn list_with_manifest(
 /// The remote tree below `root`. A root that does not exist yet is an empty tree when the
 /// upload can create it (its item and `Files` folder exist); otherwise the error names
 /// what is missing.
-async fn list_root(dfs: &DfsClient, root: &RemoteLocation) -> Result<RemoteTree, SyncError> {
-    match remote::list_tree(dfs, root).await {
-        Ok(tree) => Ok(tree),
-        Err(DfsError::NotFound(crate::dfs::Missing::Path(_))) => {
-            match remote::creatable(dfs, root).await {
-                Ok(()) => Ok(RemoteTree::default()),
+async fn list_root(t: &Transport, root: &RemoteLocation) -> Result<RemoteTree, SyncError> {
+    match remote::list_tree(t, root).await {
+        // A Blob listing shows a missing folder as empty: check what it is in.
+        Ok(tree) if tree.is_empty() && !t.lists_missing_as_error() => {
+            match t.creatable(root).await {
+                Ok(()) => Ok(tree),
                 Err(e) => Err(SyncError::Remote(Box::new(e))),
             }
         }
-        Err(e @ DfsError::NotFound(_)) => Err(SyncError::Remote(Box::new(e))),
+        Ok(tree) => Ok(tree),
+        Err(e) if e.is_missing_path() => match t.creatable(root).await {
+            Ok(()) => Ok(RemoteTree::default()),
+            Err(e) => Err(SyncError::Remote(Box::new(e))),
+        },
+        Err(e) if e.is_missing() => Err(SyncError::Remote(Box::new(e))),
+        // A container that does not exist: nothing to list, nothing that can be written.
+        Err(e) if e.status() == Some(404) => Err(SyncError::Remote(Box::new(
+            t.explain_listing_error(root, e).await,
+        ))),
         Err(e) => Err(SyncError::Listing(Box::new(e))),
     }
 }
@@ -540,18 +588,24 @@ async fn release(lock: Option<RemoteLock>) {
     }
 }
 
-fn finish_cache(cache: &mut HashCache, local: &Scan, reporter: &dyn Reporter) {
+fn finish_cache(cache: &mut HashCache, local: &Scan, tally: &Tally<'_>) {
     cache.retain(|p| local.files.binary_search_by(|f| (*f.path).cmp(p)).is_ok());
     if let Err(e) = cache.save() {
-        reporter.warning(&format!("could not save the hash cache: {e}"));
+        tally.warning(&format!("could not save the hash cache: {e}"));
     }
 }
 
 fn files_under(sorted: &[RemoteFile], dir: &str) -> u64 {
+    under(sorted, dir, |f| &f.path).len() as u64
+}
+
+/// The run of `sorted` strictly below `dir` (`dir/…`, never `dir-x` or `dirx`).
+fn under<'a, T>(sorted: &'a [T], dir: &str, path: impl Fn(&T) -> &str) -> &'a [T] {
     let prefix = format!("{dir}/");
-    let start = sorted.partition_point(|f| *f.path < *prefix);
-    sorted[start..]
+    let start = sorted.partition_point(|f| path(f) < prefix.as_str());
+    let len = sorted[start..]
         .iter()
-        .take_while(|f| f.path.starts_with(&prefix))
-        .count() as u64
+        .take_while(|f| path(f).starts_with(&prefix))
+        .count();
+    &sorted[start..start + len]
 }

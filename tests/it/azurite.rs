@@ -186,7 +186,13 @@ pub struct Seen {
     pub method: String,
     /// Path and query as sent.
     pub target: String,
+    /// 0 when the connection was dropped unanswered.
     pub status: u16,
+    /// The fault the proxy injected instead of (or after) forwarding, if any.
+    pub fault: Option<&'static str>,
+    /// When the request arrived and when its answer went out (or the connection dropped).
+    pub started: Instant,
+    pub ended: Instant,
 }
 
 impl Seen {
@@ -211,12 +217,35 @@ enum Fault {
     Corrupt,
 }
 
+/// Random faults, as the emulator's `--fail-rate`/`--reset-rate` inject them: a share of
+/// requests answered 503 `ServerBusy` or 429 (with `Retry-After: 0`), a share of connections
+/// dropped unanswered, half before and half after Azurite did the work.
+#[derive(Default)]
+struct Random {
+    fail_rate: f64,
+    reset_rate: f64,
+    state: u64,
+}
+
+impl Random {
+    fn unit(&mut self) -> f64 {
+        // xorshift64*: reproducible from the seed.
+        let mut x = self.state.max(1);
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.state = x;
+        (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
 #[derive(Default)]
 struct Shared {
     seen: Mutex<Vec<Seen>>,
     in_flight: Mutex<(usize, usize)>,
     latency: Mutex<Duration>,
     faults: Mutex<Vec<(Matcher, Fault, u32)>>,
+    random: Mutex<Random>,
 }
 
 /// A counting HTTP proxy in front of Azurite, on its own thread and runtime; stops on drop.
@@ -226,6 +255,18 @@ pub struct Proxy {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
+/// The "error" that makes hyper close a connection unanswered.
+#[derive(Debug)]
+struct Dropped;
+
+impl std::fmt::Display for Dropped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection dropped by the proxy")
+    }
+}
+
+impl std::error::Error for Dropped {}
+
 impl Proxy {
     /// Binds 127.0.0.1:0 before returning, forwarding to [`endpoint`].
     pub fn start() -> Proxy {
@@ -234,7 +275,7 @@ impl Proxy {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind proxy");
         listener.set_nonblocking(true).expect("nonblocking");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
         let state = shared.clone();
         std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -245,20 +286,31 @@ impl Proxy {
             runtime.block_on(async move {
                 let client = reqwest::Client::builder()
                     .redirect(reqwest::redirect::Policy::none())
+                    .pool_max_idle_per_host(64)
                     .build()
                     .expect("proxy client");
-                let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
-                    let state = state.clone();
-                    let client = client.clone();
-                    let upstream = upstream.clone();
-                    async move { forward(&state, &client, &upstream, req).await }
-                });
                 let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-                let _ = axum::serve(listener, app)
-                    .with_graceful_shutdown(async {
-                        let _ = rx.await;
-                    })
-                    .await;
+                loop {
+                    tokio::select! {
+                        _ = &mut rx => break,
+                        accepted = listener.accept() => {
+                            let Ok((stream, _)) = accepted else { continue };
+                            let _ = stream.set_nodelay(true);
+                            let (state, client, upstream) =
+                                (state.clone(), client.clone(), upstream.clone());
+                            tokio::spawn(async move {
+                                let svc = hyper::service::service_fn(move |req| {
+                                    let (state, client, upstream) =
+                                        (state.clone(), client.clone(), upstream.clone());
+                                    async move { forward(&state, &client, &upstream, req).await }
+                                });
+                                let _ = hyper::server::conn::http1::Builder::new()
+                                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                                    .await;
+                            });
+                        }
+                    }
+                }
             });
         });
         Proxy {
@@ -283,7 +335,8 @@ impl Proxy {
 
     pub fn clear(&self) {
         self.shared.seen.lock().unwrap().clear();
-        *self.shared.in_flight.lock().unwrap() = (0, 0);
+        let mut f = self.shared.in_flight.lock().unwrap();
+        f.1 = f.0;
     }
 
     /// The most requests that were in flight at once since the last [`Proxy::clear`].
@@ -294,6 +347,17 @@ impl Proxy {
     /// Holds every request this long before forwarding it.
     pub fn set_latency(&self, latency: Duration) {
         *self.shared.latency.lock().unwrap() = latency;
+    }
+
+    /// From now on, answers a `fail_rate` share of requests with 503 `ServerBusy` or 429 and
+    /// drops a `reset_rate` share of connections unanswered (half of them after Azurite did
+    /// the work), drawn from `seed`.
+    pub fn set_faults(&self, fail_rate: f64, reset_rate: f64, seed: u64) {
+        *self.shared.random.lock().unwrap() = Random {
+            fail_rate,
+            reset_rate,
+            state: seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1,
+        };
     }
 
     /// Answers the next `times` requests matching `(method, target)` with `status` and an
@@ -315,6 +379,11 @@ impl Proxy {
             },
             times,
         ));
+    }
+
+    /// Forgets every refusal and corruption not used up yet.
+    pub fn clear_refusals(&self) {
+        self.shared.faults.lock().unwrap().clear();
     }
 
     /// Flips a byte in the body of the next `times` requests matching `(method, target)`.
@@ -339,12 +408,23 @@ impl Drop for Proxy {
     }
 }
 
+/// What the random injector decided for one request.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Drawn {
+    None,
+    Busy,
+    Throttled,
+    ResetBefore,
+    ResetAfter,
+}
+
 async fn forward(
     shared: &Shared,
     client: &reqwest::Client,
     upstream: &str,
-    req: axum::extract::Request,
-) -> Response<Body> {
+    req: hyper::Request<hyper::body::Incoming>,
+) -> Result<Response<Body>, Dropped> {
+    let started = Instant::now();
     let (parts, body) = req.into_parts();
     let method = parts.method.to_string();
     let target = parts
@@ -357,14 +437,73 @@ async fn forward(
         f.0 += 1;
         f.1 = f.1.max(f.0);
     }
+    let record = |status: u16, fault: Option<&'static str>| {
+        shared.in_flight.lock().unwrap().0 -= 1;
+        shared.seen.lock().unwrap().push(Seen {
+            method: method.clone(),
+            target: target.clone(),
+            status,
+            fault,
+            started,
+            ended: Instant::now(),
+        });
+    };
     let latency = *shared.latency.lock().unwrap();
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
-    let mut body = axum::body::to_bytes(body, usize::MAX)
-        .await
-        .map(|b| b.to_vec())
-        .unwrap_or_default();
+    let mut body = {
+        use http_body_util_shim::collect;
+        collect(body).await
+    };
+    let drawn = {
+        let mut r = shared.random.lock().unwrap();
+        if r.fail_rate == 0.0 && r.reset_rate == 0.0 {
+            Drawn::None
+        } else {
+            let (reset, fail, half) = (r.unit(), r.unit(), r.unit());
+            if reset < r.reset_rate {
+                if half < 0.5 {
+                    Drawn::ResetBefore
+                } else {
+                    Drawn::ResetAfter
+                }
+            } else if fail < r.fail_rate {
+                if half < 0.5 {
+                    Drawn::Busy
+                } else {
+                    Drawn::Throttled
+                }
+            } else {
+                Drawn::None
+            }
+        }
+    };
+    match drawn {
+        Drawn::ResetBefore => {
+            record(0, Some("reset-before"));
+            return Err(Dropped);
+        }
+        Drawn::Busy | Drawn::Throttled => {
+            let (status, code, label) = if drawn == Drawn::Busy {
+                (503, "ServerBusy", "busy")
+            } else {
+                (429, "TooManyRequests", "throttled")
+            };
+            let resp = Response::builder()
+                .status(status)
+                .header("x-ms-error-code", code)
+                .header("retry-after", "0")
+                .header("content-type", "application/xml")
+                .body(Body::from(format!(
+                    "<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>{code}</Code><Message>Injected by the test proxy.</Message></Error>"
+                )))
+                .unwrap();
+            record(status, Some(label));
+            return Ok(resp);
+        }
+        Drawn::None | Drawn::ResetAfter => {}
+    }
     let fault = {
         let mut faults = shared.faults.lock().unwrap();
         let hit = faults
@@ -433,11 +572,20 @@ async fn forward(
             }
         }
     };
-    shared.in_flight.lock().unwrap().0 -= 1;
-    shared.seen.lock().unwrap().push(Seen {
-        method,
-        target,
-        status: response.status().as_u16(),
-    });
-    response
+    if drawn == Drawn::ResetAfter {
+        record(0, Some("reset-after"));
+        return Err(Dropped);
+    }
+    record(response.status().as_u16(), None);
+    Ok(response)
+}
+
+/// Reads a whole hyper body (the proxy holds each request in memory, as Azurite does).
+mod http_body_util_shim {
+    pub async fn collect(body: hyper::body::Incoming) -> Vec<u8> {
+        axum::body::to_bytes(axum::body::Body::new(body), usize::MAX)
+            .await
+            .map(|b| b.to_vec())
+            .unwrap_or_default()
+    }
 }

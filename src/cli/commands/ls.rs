@@ -1,18 +1,24 @@
-//! `fabric-remote ls URL [--recursive] [--json]`: a long listing of a remote directory.
+//! `fabric-remote ls URL [--recursive] [--json] [--api API]`: a long listing of a remote
+//! directory, over DFS (OneLake, ADLS Gen2, the emulator) or Blob (a storage account's
+//! container, Azurite).
 //!
 //! Text: `SIZE  LAST-MODIFIED (UTC)  PATH`, directories as `DIR` with a trailing `/`, sorted
 //! by path, paths relative to URL. `--json`: one JSON object per line (JSON Lines), so a
-//! 100,000-entry tree pipes into `jq` without one giant document.
+//! 100,000-entry tree pipes into `jq` without one giant document. A Blob listing is flat;
+//! without `--recursive` it is folded to the direct children (a folder once per name).
 
+use std::collections::BTreeMap;
 use std::io::Write;
 
-use fabric_remote::dfs::{DfsError, PathEntry};
+use fabric_remote::blob::BlobClient;
+use fabric_remote::dfs::{DfsClient, DfsError, PathEntry};
 use fabric_remote::env::Env;
+use fabric_remote::location::RemoteLocation;
 use fabric_remote::time::iso8601;
 use futures::TryStreamExt;
 
 use crate::cli::ExitStatus;
-use crate::cli::args::LsArgs;
+use crate::cli::args::{ApiArg, LsArgs};
 use crate::cli::context;
 use crate::cli::diagnostics::Report;
 
@@ -24,17 +30,33 @@ pub async fn run(args: &LsArgs) -> Result<ExitStatus, Report> {
             args.url
         )));
     }
-    let dir = context::remote_location(&args.url, &env)?;
-    let dfs = context::dfs_client(&env)?;
+    let (dir, clients) = context::clients(&args.url, &env, args.api)?;
+    // DFS lists directories natively: prefer it where the URL (or --api) allows.
+    let rows = match (clients.dfs, clients.blob) {
+        (Some(dfs), _) if args.api != ApiArg::Blob => list_dfs(&dfs, &dir, args.recursive).await?,
+        (_, Some(blob)) => list_blob(&blob, &dir, args.recursive).await?,
+        (Some(dfs), None) => list_dfs(&dfs, &dir, args.recursive).await?,
+        (None, None) => Vec::new(),
+    };
+    print(&rows, args.json);
+    Ok(ExitStatus::Success)
+}
 
+/// The entries below `dir` over DFS, sorted by relative path.
+async fn list_dfs(
+    dfs: &DfsClient,
+    dir: &RemoteLocation,
+    recursive: bool,
+) -> Result<Vec<(String, PathEntry)>, Report> {
+    let args_recursive = recursive;
     let mut rows: Vec<(String, PathEntry)> = Vec::new();
-    let mut pages = std::pin::pin!(dfs.list(&dir, args.recursive));
+    let mut pages = std::pin::pin!(dfs.list(dir, args_recursive));
     let mut missing = false;
     loop {
         match pages.try_next().await {
             Ok(Some(page)) => {
                 for entry in page {
-                    if let Some(rel) = entry.relative_to(&dir) {
+                    if let Some(rel) = entry.relative_to(dir) {
                         rows.push((rel.to_string(), entry));
                     }
                 }
@@ -49,7 +71,7 @@ pub async fn run(args: &LsArgs) -> Result<ExitStatus, Report> {
     }
     if rows.is_empty() && !dir.is_protected() {
         // Nothing listed: the URL may be a file, an empty folder, or nothing at all.
-        match dfs.head(&dir).await? {
+        match dfs.head(dir).await? {
             Some(props) if !props.is_directory => {
                 let name = dir.segments().last().cloned().unwrap_or_default();
                 rows.push((
@@ -65,17 +87,83 @@ pub async fn run(args: &LsArgs) -> Result<ExitStatus, Report> {
                 ));
             }
             Some(_) => {}
-            None => return Err(dfs.explain_missing(&dir).await.into()),
+            None => return Err(dfs.explain_missing(dir).await.into()),
         }
     } else if missing {
-        return Err(dfs.explain_missing(&dir).await.into());
+        return Err(dfs.explain_missing(dir).await.into());
     }
     rows.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(rows)
+}
 
+/// The entries below `dir` over Blob, sorted by relative path; without `recursive`, the
+/// direct children only (a deeper blob shows its first folder).
+async fn list_blob(
+    blob: &BlobClient,
+    dir: &RemoteLocation,
+    recursive: bool,
+) -> Result<Vec<(String, PathEntry)>, Report> {
+    let mut rows: BTreeMap<String, PathEntry> = BTreeMap::new();
+    let mut pages = std::pin::pin!(blob.list(dir));
+    while let Some(page) = pages.try_next().await? {
+        for e in page {
+            let Some(rel) = e.relative_to(dir) else {
+                continue;
+            };
+            let rel = rel.trim_end_matches('/');
+            let (name, is_dir) = match rel.split_once('/') {
+                Some((first, _)) if !recursive => (first, true),
+                _ => (rel, e.is_directory || e.name.ends_with('/')),
+            };
+            if name.is_empty() {
+                continue;
+            }
+            let entry = PathEntry {
+                name: name.to_string(),
+                is_directory: is_dir,
+                size: if is_dir { 0 } else { e.size },
+                etag: if is_dir {
+                    String::new()
+                } else {
+                    e.etag.clone()
+                },
+                last_modified: if is_dir { None } else { e.last_modified },
+                created: None,
+            };
+            rows.entry(name.to_string())
+                .and_modify(|old| {
+                    if is_dir {
+                        old.is_directory = true;
+                    }
+                })
+                .or_insert(entry);
+        }
+    }
+    if rows.is_empty() && !dir.is_protected() {
+        // Nothing below: the URL may name one blob.
+        if let Some(props) = blob.properties(dir).await? {
+            let name = dir.segments().last().cloned().unwrap_or_default();
+            rows.insert(
+                name.clone(),
+                PathEntry {
+                    name,
+                    is_directory: false,
+                    size: props.size,
+                    etag: props.etag,
+                    last_modified: props.last_modified,
+                    created: None,
+                },
+            );
+        }
+    }
+    Ok(rows.into_iter().collect())
+}
+
+fn print(rows: &[(String, PathEntry)], json: bool) {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    for (path, e) in &rows {
-        let written = if args.json {
+    for (path, e) in rows {
+        let written = if json {
             let record = serde_json::json!({
                 "path": path,
                 "type": if e.is_directory { "directory" } else { "file" },
@@ -104,9 +192,8 @@ pub async fn run(args: &LsArgs) -> Result<ExitStatus, Report> {
         };
         if written.is_err() {
             // The reader went away (`| head`): that is not an error.
-            return Ok(ExitStatus::Success);
+            return;
         }
     }
     let _ = out.flush();
-    Ok(ExitStatus::Success)
 }

@@ -20,11 +20,14 @@ use crate::cli::{context, logging};
 
 pub async fn run(args: &SyncArgs, verbose: bool) -> Result<ExitStatus, Report> {
     let env = Env::process();
-    let parse = |s: &str| -> Result<Location, Report> {
-        Ok(match Location::parse(s)? {
-            Location::Remote(_) => Location::Remote(context::remote_location(s, &env)?),
-            local => local,
-        })
+    let mut transport = None;
+    let mut parse = |s: &str| -> Result<Location, Report> {
+        if !s.contains("://") {
+            return Ok(Location::parse(s)?);
+        }
+        let (loc, t) = context::remote(s, &env, args.api)?;
+        transport.get_or_insert(t);
+        Ok(Location::Remote(loc))
     };
     let (src, dst) = (parse(&args.src)?, parse(&args.dst)?);
     let options = SyncOptions {
@@ -44,17 +47,21 @@ pub async fn run(args: &SyncArgs, verbose: bool) -> Result<ExitStatus, Report> {
         lock_wait: Duration::from_secs(args.lock_wait),
         ..SyncOptions::default()
     };
-    let dfs = context::dfs_client(&env)?;
+    let Some(transport) = transport else {
+        return Err(Report::usage(
+            "both SRC and DST are local paths; one of them must be a remote URL (https://…, abfss://…)",
+        ));
+    };
     // With -v the log lines are the progress; a bar would only garble them.
     let reporter = Console::new(!args.json && !verbose && std::io::stderr().is_terminal());
-    let result = sync::sync(&src, &dst, &dfs, &options, &reporter).await;
+    let result = sync::sync(&src, &dst, &transport, &options, &reporter).await;
     reporter.finish();
     Ok(render(&result?, args.json))
 }
 
 fn render(summary: &Summary, json: bool) -> ExitStatus {
-    for (path, why) in &summary.failures {
-        eprintln!("failed: {path}: {}", redact(why));
+    for failure in &summary.failures {
+        eprintln!("failed: {}", redact(&failure.to_string()));
     }
     let over_limit = match &summary.held {
         Some((Held::OverLimit { would, max }, _)) => {
