@@ -334,7 +334,7 @@ class FabricRemoteDfs(Tool):
     def command(self, tree, dest, scratch):
         env = {"FABRIC_REMOTE_TOKEN": "bench", "FABRIC_REMOTE_CACHE_DIR": self.ctx.cache_dir(dest)}
         url = f"http://127.0.0.1:{EMULATOR_PORT}/bench/lake.Lakehouse/Files/{dest}"
-        return [self.ctx.fr_bin, "sync", tree, url, "--json"], env
+        return [self.ctx.fr_bin, "sync", tree, url, "--api", "dfs", "--json"], env
 
 
 class FabricRemoteBlob(Tool):

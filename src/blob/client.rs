@@ -17,7 +17,7 @@ use futures::{StreamExt, TryStreamExt};
 use md5::{Digest, Md5};
 use reqwest::Method;
 use reqwest::header::{CONTENT_LENGTH, HeaderMap};
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use super::credential::BlobAuth;
 use super::error::BlobError;
@@ -104,12 +104,18 @@ impl Source<'_> {
     async fn read(&self, offset: u64, len: usize) -> std::io::Result<Bytes> {
         match self {
             Source::Memory(b) => Ok(b.slice(offset as usize..offset as usize + len)),
+            // One blocking read straight into the body's buffer (tokio's File would read
+            // through a second buffer of its own, doubling the memory of every body).
             Source::File(path) => {
-                let mut f = tokio::fs::File::open(path).await?;
-                f.seek(std::io::SeekFrom::Start(offset)).await?;
-                let mut buf = vec![0u8; len];
-                f.read_exact(&mut buf).await?;
-                Ok(Bytes::from(buf))
+                let path = path.to_path_buf();
+                tokio::task::spawn_blocking(move || {
+                    use std::os::unix::fs::FileExt;
+                    let mut buf = vec![0u8; len];
+                    std::fs::File::open(path)?.read_exact_at(&mut buf, offset)?;
+                    Ok(Bytes::from(buf))
+                })
+                .await
+                .map_err(std::io::Error::other)?
             }
         }
     }
@@ -327,14 +333,21 @@ impl BlobClient {
         };
         let len = tokio::fs::metadata(path).await.map_err(local)?.len();
         let result = if len <= self.single_put_limit as u64 {
-            let mut data = Vec::with_capacity(len as usize);
-            let mut f = tokio::fs::File::open(path).await.map_err(local)?;
-            // Read at most one byte past the expected size, so a growing file is noticed.
-            (&mut f)
-                .take(len + 1)
-                .read_to_end(&mut data)
-                .await
-                .map_err(local)?;
+            let owned = path.to_path_buf();
+            let data = tokio::task::spawn_blocking(move || {
+                use std::io::Read;
+                // One buffer of the file's size (tokio's File would read through a second
+                // one); at most one byte past the expected size, so a growing file is noticed.
+                let mut data = Vec::with_capacity(len as usize + 1);
+                std::fs::File::open(owned)?
+                    .take(len + 1)
+                    .read_to_end(&mut data)?;
+                Ok(data)
+            })
+            .await
+            .map_err(std::io::Error::other)
+            .and_then(|r| r)
+            .map_err(local)?;
             if data.len() as u64 != len {
                 return Err(BlobError::ChangedDuringUpload(path.to_path_buf()));
             }

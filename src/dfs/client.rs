@@ -8,7 +8,7 @@ use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use reqwest::Method;
 use reqwest::header::{CONTENT_LENGTH, HeaderMap};
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use super::error::DfsError;
 use super::model::{Properties, normalize_etag};
@@ -87,12 +87,18 @@ impl Source<'_> {
     async fn chunk(&self, offset: u64, len: usize) -> std::io::Result<Bytes> {
         match self {
             Source::Memory(b) => Ok(b.slice(offset as usize..offset as usize + len)),
+            // One blocking read straight into the body's buffer (tokio's File would read
+            // through a second buffer of its own, doubling the memory of every body).
             Source::File(path) => {
-                let mut f = tokio::fs::File::open(path).await?;
-                f.seek(std::io::SeekFrom::Start(offset)).await?;
-                let mut buf = vec![0u8; len];
-                f.read_exact(&mut buf).await?;
-                Ok(Bytes::from(buf))
+                let path = path.to_path_buf();
+                tokio::task::spawn_blocking(move || {
+                    use std::os::unix::fs::FileExt;
+                    let mut buf = vec![0u8; len];
+                    std::fs::File::open(path)?.read_exact_at(&mut buf, offset)?;
+                    Ok(Bytes::from(buf))
+                })
+                .await
+                .map_err(std::io::Error::other)?
             }
         }
     }

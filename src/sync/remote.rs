@@ -158,8 +158,19 @@ pub async fn write_manifest(
         if_none_match_any: previous.is_none(),
         lease_id: None,
     };
-    let up = t.put(&loc, bytes.clone(), &conditions).await?;
-    let etag = Etag::parse(&up.etag);
+    let etag = match t.put(&loc, bytes.clone(), &conditions).await {
+        Ok(up) => up.etag,
+        // A retried conditional write whose first attempt did land (its answer was lost)
+        // fails its own condition: the manifest there is then exactly ours.
+        Err(e) if matches!(e.status(), Some(409 | 412)) && e.attempts() > 1 => {
+            match (t.read(&loc, None).await, t.head(&loc).await) {
+                (Ok(there), Ok(Some((_, etag)))) if there == bytes => etag,
+                _ => return Err(e),
+            }
+        }
+        Err(e) => return Err(e),
+    };
+    let etag = Etag::parse(&etag);
     if let Some(cache) = cache {
         store_cached(cache, &etag, &bytes);
     }

@@ -35,7 +35,7 @@ use crate::location::{Api, RemoteLocation, Service};
 /// Upload bodies read into memory at once, across all transfers (a body larger than this
 /// takes the whole budget while it is in flight). Keeps a run's memory flat when many
 /// megabyte-sized files are sent at the same time.
-pub const BODY_BUDGET: u64 = 24 * 1024 * 1024;
+pub const BODY_BUDGET: u64 = 16 * 1024 * 1024;
 
 /// Which API(s) a sync uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -586,6 +586,15 @@ impl RemoteError {
     /// The HTTP status of the failed answer, if the service answered.
     pub fn status(&self) -> Option<u16> {
         self.http().and_then(HttpError::status)
+    }
+
+    /// How many attempts the failed request took (1 when it was not retried).
+    pub fn attempts(&self) -> u32 {
+        match self.http() {
+            Some(HttpError::Status(s)) => s.attempts,
+            Some(HttpError::Transport { attempts, .. }) => *attempts,
+            _ => 1,
+        }
     }
 
     /// The service's error code, if it sent one.
