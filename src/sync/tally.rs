@@ -53,7 +53,14 @@ pub enum Reason {
 
 impl From<RemoteError> for Reason {
     fn from(e: RemoteError) -> Self {
-        Reason::Remote(Arc::new(e))
+        use crate::blob::BlobError;
+        use crate::dfs::DfsError;
+        match &e {
+            RemoteError::Blob(BlobError::ChangedDuringUpload(_)) => Reason::Changed,
+            RemoteError::Blob(BlobError::Local { .. })
+            | RemoteError::Dfs(DfsError::Local { .. }) => Reason::Unreadable(one_line(&e)),
+            _ => Reason::Remote(Arc::new(e)),
+        }
     }
 }
 
@@ -119,5 +126,34 @@ impl<'r> Tally<'r> {
         let mut s = self.summary.into_inner().unwrap_or_else(|p| p.into_inner());
         s.elapsed_ms = started.elapsed().as_millis() as u64;
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::blob::BlobError;
+
+    #[test]
+    fn remote_errors_become_the_reason_a_user_can_act_on() {
+        let changed = RemoteError::Blob(BlobError::ChangedDuringUpload("a".into()));
+        assert!(matches!(Reason::from(changed), Reason::Changed));
+        let local = RemoteError::Blob(BlobError::Local {
+            path: "/x/a".into(),
+            source: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+        });
+        let reason = Reason::from(local);
+        assert!(matches!(reason, Reason::Unreadable(_)));
+        assert!(reason.to_string().contains("/x/a"), "{reason}");
+        let gone = Reason::from(RemoteError::Empty("http://h/c/d".into()));
+        assert!(matches!(gone, Reason::Remote(_)));
+        let f = Failure {
+            path: "d/e.txt".into(),
+            reason: gone,
+        };
+        assert_eq!(
+            f.to_string(),
+            "d/e.txt: `http://h/c/d` does not exist (nothing is stored below it)"
+        );
     }
 }
