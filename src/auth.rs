@@ -99,7 +99,7 @@ impl Credentials {
     pub fn from_env(env: &Env) -> Result<Self, AuthError> {
         let choice = env.get(env::FABRIC_TEST_AUTH);
         let kind = match choice.as_deref() {
-            Some(choice) => explicit_kind(choice)?,
+            Some(choice) => explicit_kind(choice)?.unwrap_or_else(|| implicit_kind(env)),
             None => implicit_kind(env),
         };
         let source = match kind {
@@ -261,10 +261,13 @@ fn implicit_kind(env: &Env) -> CredentialKind {
     }
 }
 
-/// `FABRIC_TEST_AUTH` values: ours, plus the spellings dbt-fabric's `test.env` uses.
-fn explicit_kind(choice: &str) -> Result<CredentialKind, AuthError> {
+/// `FABRIC_TEST_AUTH` values: ours, plus the spellings dbt-fabric's `test.env` uses. `None`
+/// for the choices that mean "the default chain" (dbt-fabric's `ActiveDirectoryDefault`,
+/// `environment`, `auto`), which [`implicit_kind`] resolves as when the variable is unset.
+fn explicit_kind(choice: &str) -> Result<Option<CredentialKind>, AuthError> {
     let normalized = choice.trim().to_ascii_lowercase().replace('-', "_");
-    Ok(match normalized.as_str() {
+    Ok(Some(match normalized.as_str() {
+        "activedirectorydefault" | "default" | "environment" | "auto" => return Ok(None),
         "token" | "env_token" => CredentialKind::Token,
         "client_secret" | "service_principal" | "activedirectoryserviceprincipal" | "spn" => {
             CredentialKind::ClientSecret
@@ -274,7 +277,7 @@ fn explicit_kind(choice: &str) -> Result<CredentialKind, AuthError> {
         "cli" | "azure_cli" | "az" => CredentialKind::AzureCli,
         "notebookutils" => return Err(AuthError::NotebookUtils),
         _ => return Err(AuthError::UnknownChoice(choice.to_string())),
-    })
+    }))
 }
 
 /// Why no token could be had. Messages are one sentence; none contains a token or secret.
@@ -283,7 +286,7 @@ pub enum AuthError {
     #[error("no credentials: {0} is not set")]
     Missing(&'static str),
     #[error(
-        "FABRIC_TEST_AUTH={0} is not a credential fabric-remote knows; use token, client_secret, workload_identity, managed_identity or cli"
+        "FABRIC_TEST_AUTH={0} is not a credential fabric-remote knows; use token, client_secret, workload_identity, managed_identity, cli, or ActiveDirectoryDefault (the default chain)"
     )]
     UnknownChoice(String),
     #[error(
@@ -411,13 +414,23 @@ mod tests {
     fn explicit_choice_accepts_dbt_fabric_spellings() {
         assert_eq!(
             explicit_kind("ActiveDirectoryServicePrincipal").unwrap(),
-            CredentialKind::ClientSecret
+            Some(CredentialKind::ClientSecret)
         );
-        assert_eq!(explicit_kind("CLI").unwrap(), CredentialKind::AzureCli);
+        assert_eq!(
+            explicit_kind("CLI").unwrap(),
+            Some(CredentialKind::AzureCli)
+        );
         assert_eq!(
             explicit_kind("workload-identity").unwrap(),
-            CredentialKind::WorkloadIdentity
+            Some(CredentialKind::WorkloadIdentity)
         );
+        // dbt-fabric's default (DefaultAzureCredential) means our default chain.
+        assert_eq!(explicit_kind("ActiveDirectoryDefault").unwrap(), None);
+        let chosen = Credentials::from_env(&env(&[
+            ("FABRIC_TEST_AUTH", "ActiveDirectoryDefault"),
+            ("FABRIC_REMOTE_TOKEN", "t"),
+        ]));
+        assert!(chosen.is_ok(), "{chosen:?}");
         assert!(matches!(
             explicit_kind("notebookutils"),
             Err(AuthError::NotebookUtils)

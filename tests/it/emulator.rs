@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 
 use fabric_emulator::{Config, Emulator};
 
-use crate::util::{assert_success, fabric_remote, text};
+use crate::util::{assert_success, fabric_remote, send_signal, text};
 
 /// Our client over HTTPS: `ls` and `sync` succeed with `FABRIC_REMOTE_CA_FILE` naming the
 /// emulator's CA.
@@ -114,11 +114,7 @@ fn tls_flag_prints_https_url_and_ca() {
     );
     assert!(dir.path().join(".emulator/ca.pem").is_file());
     // SIGTERM stops it cleanly.
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    send_signal(&child, "TERM");
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0));
 }

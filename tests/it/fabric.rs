@@ -18,7 +18,7 @@ use fabric_remote::fabric::{
 use fabric_remote::http::{HttpClient, RetryPolicy};
 use fabric_remote::secret::Secret;
 
-use crate::util::{assert_success, assert_usage_error, fabric_remote, text};
+use crate::util::{assert_success, assert_usage_error, fabric_remote, send_signal, text};
 
 const OK_PY: &str = r#"
 import os, sys
@@ -675,13 +675,7 @@ fn cli_deduped_is_not_run_and_cancel_stops_the_first() {
     assert!(!stdout.contains("Completed"), "{stdout}");
 
     let cancel = cli(&emu, &["cancel", &first, "--sjd", "cli-sleep"], &[]);
-    let stdout = text(&cancel.stdout);
-    assert_eq!(
-        cancel.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        text(&cancel.stderr)
-    );
+    let stdout = assert_success(&cancel);
     assert!(
         stdout.lines().any(|l| l.starts_with("Cancelled (")),
         "{stdout}"
@@ -723,11 +717,7 @@ fn cli_ctrl_c_during_wait_cancels_the_job() {
     {}
     let pid = wait_for_pid(&emu);
     std::thread::sleep(Duration::from_millis(200));
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    send_signal(&child, "INT");
     let out = child.wait_with_output().unwrap();
     let stdout = reader.join().unwrap();
     assert_eq!(

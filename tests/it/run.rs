@@ -101,7 +101,7 @@ use fabric_remote::fabric::{FabricClient, JobRef, JobStatus};
 use fabric_remote::http::{HttpClient, RetryPolicy};
 use fabric_remote::secret::Secret;
 
-use crate::util::{fabric_remote, text};
+use crate::util::{assert_success, fabric_remote, send_signal, text};
 
 /// An emulator whose jobs run with the repository's Python, and a copy of
 /// `tests/fixtures/run-project` to run.
@@ -451,11 +451,7 @@ fn sigint_mid_run_keeps_finished_outcomes_errors_the_rest_and_cancels_the_job() 
         "{s_err}"
     );
 
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    send_signal(&child, "INT");
     let out = child.wait_with_output().unwrap();
     for (_, line) in rx.iter() {
         seen.push_str(&line);
@@ -685,13 +681,7 @@ fn demo_runs_the_sample_project_through_run() {
         .arg(python())
         .output()
         .unwrap();
-    let stdout = text(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        text(&out.stderr)
-    );
+    let stdout = assert_success(&out);
     assert!(
         stdout.contains("\nJob URL: https://app.fabric.microsoft.com/"),
         "{stdout}"
@@ -884,11 +874,7 @@ fn sigterm_in_stream_mode_cancels_and_ends_with_an_interrupted_finish_record() {
             .unwrap_or_else(|_| panic!("no setup record for test_c: {lines:?}"));
         lines.push(line);
     }
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    send_signal(&child, "TERM");
     let out = child.wait_with_output().unwrap();
     lines.extend(rx.iter().map(|(_, l)| l));
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));

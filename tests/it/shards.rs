@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use fabric_remote::fabric::{JobRef, JobStatus};
 
 use crate::run::{ENV, Remote, closing_counts, mask_addresses, stamped_lines, verbose_lines};
-use crate::util::{python, text};
+use crate::util::{python, send_signal, text};
 
 /// A test file: `classes` classes of `per` tests, class `c`'s tests sleeping `sleep(c)`
 /// seconds, all using a class-scoped fixture. `mixed` adds a failure, a skip and an xfail
@@ -323,11 +323,7 @@ fn sigint_cancels_every_shards_job_at_the_service() {
     }
     let jobs = shard_jobs(&seen);
     assert_eq!(jobs.len(), 3, "{seen}");
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    send_signal(&child, "INT");
     let out = child.wait_with_output().unwrap();
     for (_, line) in rx.iter() {
         seen.push_str(&line);

@@ -81,3 +81,12 @@ pub fn assert_success(out: &Output) -> String {
     );
     stdout
 }
+
+/// Sends `signal` (`"INT"`, `"TERM"`, …) to a child process, as a user's Ctrl-C or `kill` would.
+pub fn send_signal(child: &std::process::Child, signal: &str) {
+    let status = Command::new("kill")
+        .args([format!("-{signal}"), child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{signal} failed");
+}
