@@ -3,7 +3,8 @@
 //!
 //! The pipeline, leaf modules first: [`location`] parses where data lives; [`auth`] gets
 //! bearer tokens; [`http`] sends requests with one retry policy; [`dfs`] speaks the OneLake
-//! DFS API on top of it and [`blob`] the Blob API; [`sync`] mirrors a tree through either;
+//! DFS API on top of it and [`blob`] the Blob API, sharing [`storage`]'s write conditions
+//! and leases; [`sync`] mirrors a tree through either;
 //! [`junit`] maps pytest's junit XML to pytest outcomes. Every error type implements
 //! [`diagnostic::Diagnostic`] (its kind and its hint); [`secret`] keeps tokens out of every
 //! message. The binary (`src/main.rs` + `src/cli/`) wires them to commands; the emulator lives
@@ -33,5 +34,6 @@ pub mod junit;
 pub mod location;
 pub mod run;
 pub mod secret;
+pub mod storage;
 pub mod sync;
 pub mod time;

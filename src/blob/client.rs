@@ -16,14 +16,15 @@ use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use md5::{Digest, Md5};
 use reqwest::Method;
-use reqwest::header::{CONTENT_LENGTH, HeaderMap};
-use tokio::io::{AsyncWrite, AsyncWriteExt};
+use reqwest::header::CONTENT_LENGTH;
+use tokio::io::AsyncWrite;
 
 use super::credential::BlobAuth;
 use super::error::BlobError;
-use super::model::{BlobProperties, Metadata, block_list_xml, decode_md5, normalize_etag};
+use super::model::{BlobProperties, Metadata, block_list_xml, decode_md5};
 use crate::http::{HttpClient, HttpError, Sent};
 use crate::location::RemoteLocation;
+use crate::storage::{Conditions, ReadFault, Source, etag_of, normalize_etag, read_resuming};
 
 /// The service version we speak: new enough for everything used here (Put Blob up to
 /// 5000 MiB, container-scoped Blob Batch), old enough for Azurite 3.2x and OneLake.
@@ -64,61 +65,6 @@ pub struct Uploaded {
     pub requests: u32,
     /// The MD5 the service verified and stored (Put Blob only).
     pub content_md5: Option<[u8; 16]>,
-}
-
-/// Conditions on a write (`If-Match`, `If-None-Match: *`, a lease id), so that it fails
-/// instead of overwriting what someone else wrote meanwhile.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Conditions {
-    /// Write only if the blob still has this ETag (unquoted).
-    pub if_match: Option<String>,
-    /// Write only if nothing is there yet.
-    pub if_none_match_any: bool,
-    /// The lease held on the blob, if any.
-    pub lease_id: Option<String>,
-}
-
-impl Conditions {
-    pub(super) fn apply(&self, mut r: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        if let Some(tag) = &self.if_match {
-            r = r.header("if-match", format!("\"{tag}\""));
-        }
-        if self.if_none_match_any {
-            r = r.header("if-none-match", "*");
-        }
-        if let Some(id) = &self.lease_id {
-            r = r.header("x-ms-lease-id", id.as_str());
-        }
-        r
-    }
-}
-
-/// Where upload bytes come from.
-#[derive(Clone, Copy)]
-enum Source<'a> {
-    Memory(&'a Bytes),
-    File(&'a Path),
-}
-
-impl Source<'_> {
-    async fn read(&self, offset: u64, len: usize) -> std::io::Result<Bytes> {
-        match self {
-            Source::Memory(b) => Ok(b.slice(offset as usize..offset as usize + len)),
-            // One blocking read straight into the body's buffer (tokio's File would read
-            // through a second buffer of its own, doubling the memory of every body).
-            Source::File(path) => {
-                let path = path.to_path_buf();
-                tokio::task::spawn_blocking(move || {
-                    use std::os::unix::fs::FileExt;
-                    let mut buf = vec![0u8; len];
-                    std::fs::File::open(path)?.read_exact_at(&mut buf, offset)?;
-                    Ok(Bytes::from(buf))
-                })
-                .await
-                .map_err(std::io::Error::other)?
-            }
-        }
-    }
 }
 
 impl BlobClient {
@@ -382,7 +328,7 @@ impl BlobClient {
                 async move {
                     let offset = i * block;
                     let n = (len - offset).min(block) as usize;
-                    let data = source.read(offset, n).await.map_err(BlobError::Io)?;
+                    let data = source.chunk(offset, n).await.map_err(BlobError::Io)?;
                     self.put_block(loc, &ids[i as usize], data).await
                 }
             })
@@ -481,66 +427,46 @@ impl BlobClient {
         }
         let start = range.as_ref().map_or(0, |r| r.start);
         let end = range.as_ref().map(|r| r.end);
-        let mut received = 0u64;
-        let mut etag: Option<String> = None;
-        let mut total: Option<u64> = None;
-        let mut resumes = 0u32;
-        loop {
-            let pinned = etag.clone();
-            let from = start + received;
-            let ranged = range.is_some() || received > 0;
-            let sent = self
-                .call(Method::GET, &loc.url(), |r| {
-                    let r = match (ranged, end) {
-                        (false, _) => r,
-                        (true, Some(end)) => r.header("range", format!("bytes={from}-{}", end - 1)),
-                        (true, None) => r.header("range", format!("bytes={from}-")),
-                    };
-                    match &pinned {
-                        Some(tag) => r.header("if-match", format!("\"{tag}\"")),
-                        None => r,
-                    }
-                })
-                .await
-                .map_err(|e| match e.status() {
-                    Some(412) => BlobError::ChangedDuringRead(loc.to_string()),
-                    _ => BlobError::op("read", loc, e),
-                })?;
-            if etag.is_none() {
-                etag = Some(etag_of(sent.response.headers()));
-                total = sent.response.content_length();
-            }
-            let mut body = sent.response.bytes_stream();
-            let mut broken = None;
-            while let Some(chunk) = body.next().await {
-                match chunk {
-                    Ok(bytes) => {
-                        out.write_all(&bytes).await.map_err(BlobError::Io)?;
-                        received += bytes.len() as u64;
-                    }
-                    Err(e) => {
-                        broken = Some(e.without_url().to_string());
-                        break;
-                    }
+        let max_attempts = self.http.policy().max_attempts;
+        let url = loc.url();
+        read_resuming(
+            start,
+            end,
+            range.is_some(),
+            max_attempts,
+            out,
+            |range, if_match| {
+                let url = &url;
+                async move {
+                    let sent = self
+                        .call(Method::GET, url, |r| {
+                            let r = match &range {
+                                Some(v) => r.header("range", v.as_str()),
+                                None => r,
+                            };
+                            match &if_match {
+                                Some(v) => r.header("if-match", v.as_str()),
+                                None => r,
+                            }
+                        })
+                        .await?;
+                    Ok(sent.response)
                 }
+            },
+        )
+        .await
+        .map_err(|fault: ReadFault<HttpError>| match fault {
+            ReadFault::Request(e) if e.status() == Some(412) => {
+                BlobError::ChangedDuringRead(loc.to_string())
             }
-            match broken {
-                None if total.is_none_or(|t| t == received) => {
-                    out.flush().await.map_err(BlobError::Io)?;
-                    return Ok(received);
-                }
-                reason => {
-                    resumes += 1;
-                    if resumes >= self.http.policy().max_attempts {
-                        return Err(BlobError::Interrupted {
-                            op: "read",
-                            location: loc.to_string(),
-                            message: reason.unwrap_or_else(|| "the body ended early".into()),
-                        });
-                    }
-                }
-            }
-        }
+            ReadFault::Request(e) => BlobError::op("read", loc, e),
+            ReadFault::Io(e) => BlobError::Io(e),
+            ReadFault::Interrupted(message) => BlobError::Interrupted {
+                op: "read",
+                location: loc.to_string(),
+                message,
+            },
+        })
     }
 
     /// Delete Blob. Returns false when nothing was there; a 404 after a retry counts as
@@ -580,14 +506,6 @@ fn metadata_headers(metadata: &Metadata) -> Result<Vec<(String, String)>, BlobEr
 
 pub(super) fn md5_of(data: &[u8]) -> [u8; 16] {
     Md5::digest(data).into()
-}
-
-pub(super) fn etag_of(headers: &HeaderMap) -> String {
-    headers
-        .get("etag")
-        .and_then(|v| v.to_str().ok())
-        .map(normalize_etag)
-        .unwrap_or_default()
 }
 
 pub(super) fn refuse_protected(loc: &RemoteLocation) -> Result<(), BlobError> {

@@ -33,11 +33,12 @@ pub mod model;
 
 pub use batch::MAX_BATCH;
 pub use client::{
-    BlobClient, Conditions, DEFAULT_BLOCK_CONCURRENCY, DEFAULT_BLOCK_SIZE,
-    DEFAULT_SINGLE_PUT_LIMIT, MAX_BLOCK_SIZE, MAX_BLOCKS, Uploaded, X_MS_VERSION,
+    BlobClient, DEFAULT_BLOCK_CONCURRENCY, DEFAULT_BLOCK_SIZE, DEFAULT_SINGLE_PUT_LIMIT,
+    MAX_BLOCK_SIZE, MAX_BLOCKS, Uploaded, X_MS_VERSION,
 };
 pub use credential::{AZURITE_KEY, BlobAuth, Sas, SharedKey};
 pub use error::BlobError;
-pub use lease::{Lease, LeaseAction};
 pub use list::{MAX_RESULTS, Page};
 pub use model::{BlobEntry, BlobProperties, Metadata};
+
+pub use crate::storage::{Conditions, Lease, LeaseAction};

@@ -11,6 +11,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use quick_xml::events::Event;
 
+use crate::storage::normalize_etag;
+
 /// User metadata of a blob (`x-ms-meta-<name>`): names are case-insensitive on the service
 /// and come back as it stores them.
 pub type Metadata = BTreeMap<String, String>;
@@ -207,14 +209,6 @@ impl RawBlob {
 /// A base64 MD5 as the service sends it; anything else is treated as absent.
 pub fn decode_md5(b64: &str) -> Option<[u8; 16]> {
     B64.decode(b64.trim()).ok()?.try_into().ok()
-}
-
-/// `"0x8D…"`, `0x8D…` and `W/"0x8D…"` all become `0x8D…`.
-pub fn normalize_etag(etag: &str) -> String {
-    etag.trim()
-        .trim_start_matches("W/")
-        .trim_matches('"')
-        .to_string()
 }
 
 /// The Put Block List body committing `ids` (base64 block ids) in order.

@@ -8,13 +8,14 @@ use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use reqwest::Method;
 use reqwest::header::{CONTENT_LENGTH, HeaderMap};
-use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::io::AsyncWrite;
 
 use super::error::DfsError;
-use super::model::{Properties, normalize_etag};
+use super::model::Properties;
 use crate::auth::STORAGE_SCOPE;
 use crate::http::{HttpClient, HttpError, Sent};
 use crate::location::RemoteLocation;
+use crate::storage::{Conditions, ReadFault, Source, etag_of, normalize_etag, read_resuming};
 
 /// The service version we speak: ≥ 2021-10-04 for `flush=true` on append, ≥ 2023-08-03 for
 /// paginated recursive deletes.
@@ -45,63 +46,6 @@ pub struct Uploaded {
     pub size: u64,
     /// Requests the upload needed (create + appends), retries not counted.
     pub requests: u32,
-}
-
-/// Conditions on a write (`If-Match`, `If-None-Match: *`, a lease id), so that it fails
-/// instead of overwriting what someone else wrote meanwhile.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Conditions {
-    /// Write only if the file still has this ETag (unquoted).
-    pub if_match: Option<String>,
-    /// Write only if nothing is there yet.
-    pub if_none_match_any: bool,
-    /// The lease held on the path, if any.
-    pub lease_id: Option<String>,
-}
-
-impl Conditions {
-    fn apply(&self, mut r: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        if let Some(tag) = &self.if_match {
-            r = r.header("if-match", format!("\"{tag}\""));
-        }
-        if self.if_none_match_any {
-            r = r.header("if-none-match", "*");
-        }
-        if let Some(id) = &self.lease_id {
-            r = r.header("x-ms-lease-id", id.as_str());
-        }
-        r
-    }
-}
-
-/// Where upload bytes come from.
-#[derive(Clone, Copy)]
-enum Source<'a> {
-    Memory(&'a Bytes),
-    File(&'a Path),
-}
-
-impl Source<'_> {
-    /// `len` bytes at `offset` (a file is opened for each chunk, so chunks can be read
-    /// concurrently).
-    async fn chunk(&self, offset: u64, len: usize) -> std::io::Result<Bytes> {
-        match self {
-            Source::Memory(b) => Ok(b.slice(offset as usize..offset as usize + len)),
-            // One blocking read straight into the body's buffer (tokio's File would read
-            // through a second buffer of its own, doubling the memory of every body).
-            Source::File(path) => {
-                let path = path.to_path_buf();
-                tokio::task::spawn_blocking(move || {
-                    use std::os::unix::fs::FileExt;
-                    let mut buf = vec![0u8; len];
-                    std::fs::File::open(path)?.read_exact_at(&mut buf, offset)?;
-                    Ok(Bytes::from(buf))
-                })
-                .await
-                .map_err(std::io::Error::other)?
-            }
-        }
-    }
 }
 
 impl DfsClient {
@@ -378,64 +322,39 @@ impl DfsClient {
         loc: &RemoteLocation,
         out: &mut W,
     ) -> Result<u64, DfsError> {
-        let mut offset = 0u64;
-        let mut etag: Option<String> = None;
-        let mut total: Option<u64> = None;
-        let mut resumes = 0u32;
-        loop {
-            let pinned = etag.clone();
-            let sent = self
-                .call(Method::GET, &loc.url(), |r| {
-                    let r = if offset > 0 {
-                        r.header("range", format!("bytes={offset}-"))
-                    } else {
-                        r
-                    };
-                    match &pinned {
-                        Some(tag) => r.header("if-match", format!("\"{tag}\"")),
-                        None => r,
-                    }
-                })
-                .await
-                .map_err(|e| match e.status() {
-                    Some(412) => DfsError::ChangedDuringRead(loc.to_string()),
-                    _ => DfsError::op("read", loc, e),
-                })?;
-            if etag.is_none() {
-                etag = Some(etag_of(sent.response.headers()));
-                total = sent.response.content_length();
+        let max_attempts = self.http.policy().max_attempts;
+        let url = loc.url();
+        read_resuming(0, None, false, max_attempts, out, |range, if_match| {
+            let url = &url;
+            async move {
+                let sent = self
+                    .call(Method::GET, url, |r| {
+                        let r = match &range {
+                            Some(v) => r.header("range", v.as_str()),
+                            None => r,
+                        };
+                        match &if_match {
+                            Some(v) => r.header("if-match", v.as_str()),
+                            None => r,
+                        }
+                    })
+                    .await?;
+                Ok(sent.response)
             }
-            let mut body = sent.response.bytes_stream();
-            let mut broken = None;
-            while let Some(chunk) = body.next().await {
-                match chunk {
-                    Ok(bytes) => {
-                        out.write_all(&bytes).await.map_err(DfsError::Io)?;
-                        offset += bytes.len() as u64;
-                    }
-                    Err(e) => {
-                        broken = Some(e.to_string());
-                        break;
-                    }
-                }
+        })
+        .await
+        .map_err(|fault: ReadFault<HttpError>| match fault {
+            ReadFault::Request(e) if e.status() == Some(412) => {
+                DfsError::ChangedDuringRead(loc.to_string())
             }
-            match broken {
-                None if total.is_none_or(|t| t == offset) => {
-                    out.flush().await.map_err(DfsError::Io)?;
-                    return Ok(offset);
-                }
-                reason => {
-                    resumes += 1;
-                    if resumes >= self.http.policy().max_attempts {
-                        return Err(DfsError::Interrupted {
-                            op: "read",
-                            location: loc.to_string(),
-                            message: reason.unwrap_or_else(|| "the body ended early".into()),
-                        });
-                    }
-                }
-            }
-        }
+            ReadFault::Request(e) => DfsError::op("read", loc, e),
+            ReadFault::Io(e) => DfsError::Io(e),
+            ReadFault::Interrupted(message) => DfsError::Interrupted {
+                op: "read",
+                location: loc.to_string(),
+                message,
+            },
+        })
     }
 
     /// `DELETE` (recursive for directories), repeated with `x-ms-continuation` until the
@@ -489,14 +408,6 @@ pub(super) fn continuation_of(headers: &HeaderMap) -> Option<String> {
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty())
         .map(str::to_string)
-}
-
-pub(super) fn etag_of(headers: &HeaderMap) -> String {
-    headers
-        .get("etag")
-        .and_then(|v| v.to_str().ok())
-        .map(normalize_etag)
-        .unwrap_or_default()
 }
 
 fn refuse_protected(loc: &RemoteLocation) -> Result<(), DfsError> {

@@ -11,9 +11,10 @@ mod list;
 pub mod model;
 
 pub use client::{
-    Conditions, DEFAULT_CHUNK_CONCURRENCY, DEFAULT_CHUNK_SIZE, DfsClient, Uploaded, X_MS_VERSION,
+    DEFAULT_CHUNK_CONCURRENCY, DEFAULT_CHUNK_SIZE, DfsClient, Uploaded, X_MS_VERSION,
 };
 pub use error::{DfsError, Missing};
-pub use lease::{Lease, LeaseAction};
 pub use list::{MAX_RESULTS, Page};
 pub use model::{PathEntry, Properties};
+
+pub use crate::storage::{Conditions, Lease, LeaseAction};

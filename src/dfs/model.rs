@@ -9,6 +9,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::storage::normalize_etag;
+
 /// One entry of a listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PathEntry {
@@ -111,14 +113,6 @@ pub fn filetime(ticks: u64) -> Option<SystemTime> {
     Some(UNIX_EPOCH + Duration::from_nanos(since_unix.saturating_mul(100)))
 }
 
-/// `"0x8D…"`, `0x8D…` and `W/"0x8D…"` all become `0x8D…`.
-pub fn normalize_etag(etag: &str) -> String {
-    etag.trim()
-        .trim_start_matches("W/")
-        .trim_matches('"')
-        .to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,13 +179,6 @@ mod tests {
         assert!(parse_listing(br#"{"paths":[]}"#).unwrap().is_empty());
         assert!(parse_listing(b"<xml/>").is_err());
         assert!(parse_listing(br#"{"paths":[{"name":"a","contentLength":"many"}]}"#).is_err());
-    }
-
-    #[test]
-    fn etags_normalize() {
-        assert_eq!(normalize_etag("\"0x8DB\""), "0x8DB");
-        assert_eq!(normalize_etag("W/\"0x8DB\""), "0x8DB");
-        assert_eq!(normalize_etag("0x8DB"), "0x8DB");
     }
 
     #[test]

@@ -26,11 +26,12 @@ use futures::stream::BoxStream;
 use tokio::io::AsyncWrite;
 use tokio::sync::Semaphore;
 
-use crate::blob::{self, BlobClient, BlobError, Metadata};
-use crate::dfs::{self, DfsClient, DfsError};
+use crate::blob::{BlobClient, BlobError, Metadata};
+use crate::dfs::{DfsClient, DfsError};
 use crate::diagnostic::{Diagnostic, Kind};
 use crate::http::{HttpClient, HttpError};
 use crate::location::{Api, RemoteLocation, Service};
+pub use crate::storage::{Conditions, Lease, LeaseAction};
 
 /// Upload bodies read into memory at once, across all transfers (a body larger than this
 /// takes the whole budget while it is in flight). Keeps a run's memory flat when many
@@ -309,13 +310,8 @@ impl Transport {
     ) -> Result<Uploaded, RemoteError> {
         match (&self.blob, &self.dfs) {
             (Some(blob), _) => {
-                let c = blob::Conditions {
-                    if_match: conditions.if_match.clone(),
-                    if_none_match_any: conditions.if_none_match_any,
-                    lease_id: conditions.lease_id.clone(),
-                };
                 let up = blob
-                    .put_blob_with(&Self::blob_loc(loc), data, &Metadata::new(), &c)
+                    .put_blob_with(&Self::blob_loc(loc), data, &Metadata::new(), conditions)
                     .await?;
                 Ok(Uploaded {
                     etag: up.etag,
@@ -324,13 +320,8 @@ impl Transport {
                 })
             }
             (None, Some(dfs)) => {
-                let c = dfs::Conditions {
-                    if_match: conditions.if_match.clone(),
-                    if_none_match_any: conditions.if_none_match_any,
-                    lease_id: conditions.lease_id.clone(),
-                };
                 let up = dfs
-                    .upload_bytes_with(&Self::dfs_loc(loc), &data, &c)
+                    .upload_bytes_with(&Self::dfs_loc(loc), &data, conditions)
                     .await?;
                 Ok(Uploaded {
                     etag: up.etag,
@@ -465,36 +456,8 @@ impl Transport {
         action: &LeaseAction,
     ) -> Result<Lease, RemoteError> {
         match (&self.blob, &self.dfs) {
-            (Some(blob), _) => {
-                let action = match action {
-                    LeaseAction::Acquire {
-                        seconds,
-                        proposed_id,
-                    } => blob::LeaseAction::Acquire {
-                        seconds: *seconds,
-                        proposed_id: proposed_id.clone(),
-                    },
-                    LeaseAction::Renew(id) => blob::LeaseAction::Renew(id.clone()),
-                    LeaseAction::Release(id) => blob::LeaseAction::Release(id.clone()),
-                };
-                let l = blob.lease(&Self::blob_loc(loc), &action).await?;
-                Ok(Lease { etag: l.etag })
-            }
-            (None, Some(dfs)) => {
-                let action = match action {
-                    LeaseAction::Acquire {
-                        seconds,
-                        proposed_id,
-                    } => dfs::LeaseAction::Acquire {
-                        seconds: *seconds,
-                        proposed_id: proposed_id.clone(),
-                    },
-                    LeaseAction::Renew(id) => dfs::LeaseAction::Renew(id.clone()),
-                    LeaseAction::Release(id) => dfs::LeaseAction::Release(id.clone()),
-                };
-                let l = dfs.lease(&Self::dfs_loc(loc), &action).await?;
-                Ok(Lease { etag: l.etag })
-            }
+            (Some(blob), _) => Ok(blob.lease(&Self::blob_loc(loc), action).await?),
+            (None, Some(dfs)) => Ok(dfs.lease(&Self::dfs_loc(loc), action).await?),
             (None, None) => unreachable!("a transport always has a client"),
         }
     }
@@ -525,37 +488,6 @@ pub struct Uploaded {
     pub size: u64,
     /// The content MD5 the service verified and keeps (Put Blob).
     pub md5: Option<[u8; 16]>,
-}
-
-/// Conditions on a write, so that it fails instead of overwriting what someone else wrote.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Conditions {
-    /// Write only if the object still has this ETag (unquoted).
-    pub if_match: Option<String>,
-    /// Write only if nothing is there yet.
-    pub if_none_match_any: bool,
-    /// The lease held on the object, if any.
-    pub lease_id: Option<String>,
-}
-
-/// One lease action.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LeaseAction {
-    /// Take the lease for `seconds` (15–60) with our own id (again with the holder's id
-    /// renews it, so a retry is harmless).
-    Acquire {
-        seconds: u32,
-        proposed_id: String,
-    },
-    Renew(String),
-    Release(String),
-}
-
-/// What a lease action answered.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Lease {
-    /// The object's ETag (unquoted); lease actions do not change it.
-    pub etag: String,
 }
 
 /// A remote operation that failed, over either API.
