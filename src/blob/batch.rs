@@ -4,7 +4,8 @@
 //! not.
 //!
 //! A service that refuses the batch itself (400, 404, 405 or 501 — OneLake answers 400
-//! "Either WorkspaceId or ArtifactId are missing in the request") is remembered as not
+//! "Either WorkspaceId or ArtifactId are missing in the request" — or a hierarchical
+//! namespace's 409 `FeatureNotYetSupportedForHierarchicalNamespaceAccounts`) is remembered as not
 //! supporting batches, and that client deletes one by one from then on. Any other failure of
 //! a batch, and any subrequest that failed with a retryable status, is done again as a
 //! single delete, so each location gets its own answer. Only the locations asked for are
@@ -261,9 +262,16 @@ impl BlobClient {
     }
 }
 
-/// Statuses that mean "this service does not do batches here".
+/// Answers that mean "this service does not do batches here": OneLake's 400, and the 409
+/// `FeatureNotYetSupportedForHierarchicalNamespaceAccounts` of an ADLS Gen2 account.
 fn is_unsupported(e: &HttpError) -> bool {
-    matches!(e.status(), Some(400 | 404 | 405 | 501))
+    match e.status() {
+        Some(400 | 404 | 405 | 501) => true,
+        Some(409) => e.code().is_some_and(|c| {
+            c.eq_ignore_ascii_case("FeatureNotYetSupportedForHierarchicalNamespaceAccounts")
+        }),
+        _ => false,
+    }
 }
 
 /// One part of a batch answer.

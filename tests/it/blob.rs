@@ -421,9 +421,32 @@ async fn batches_hold_at_most_256_deletes() {
     );
 }
 
+/// OneLake's answer to a batch (a fault Azurite cannot produce).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_batch_falls_back_to_single_deletes_and_is_not_tried_again() {
-    let c = Container::new("nobatch").await;
+    batch_refused(
+        "nobatch",
+        400,
+        "BadRequest",
+        "Either WorkspaceId or ArtifactId are missing in the request.",
+    )
+    .await
+}
+
+/// A hierarchical-namespace account's answer to a batch (ADLS Gen2; the emulator too).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_refused_on_a_hierarchical_namespace_is_not_tried_again() {
+    batch_refused(
+        "hnsbatch",
+        409,
+        "FeatureNotYetSupportedForHierarchicalNamespaceAccounts",
+        "This operation is not supported on accounts with a hierarchical namespace.",
+    )
+    .await
+}
+
+async fn batch_refused(container: &str, status: u16, code: &'static str, message: &'static str) {
+    let c = Container::new(container).await;
     let blob = client(BlobAuth::azurite());
     for rel in ["x/1", "x/2", "x/3", "x/4", "x/keep"] {
         blob.upload_bytes(&c.loc(rel), &pattern(2, 0), &none())
@@ -431,13 +454,12 @@ async fn a_refused_batch_falls_back_to_single_deletes_and_is_not_tried_again() {
             .unwrap();
     }
     let proxy = Proxy::start();
-    // Azurite does batches; OneLake answers this (a fault Azurite cannot produce).
     proxy.refuse(
         10,
         |m, t| m == "POST" && t.contains("comp=batch"),
-        400,
-        "BadRequest",
-        "Either WorkspaceId or ArtifactId are missing in the request.",
+        status,
+        code,
+        message,
     );
     let first = blob
         .delete_many(&[c.via(&proxy, "x/1"), c.via(&proxy, "x/2")])
