@@ -34,6 +34,9 @@ pub struct RemoteTree {
     /// Names left alone because they cannot round-trip (a backslash): never transferred,
     /// never deleted.
     pub skipped: Vec<String>,
+    /// The root's Blob container does not exist yet: an upload creates it before its first
+    /// write.
+    pub missing_container: bool,
 }
 
 /// Lists everything below `root`. Any failing page fails the whole listing: a partial view

@@ -269,6 +269,28 @@ impl Transport {
         Err(dfs.explain_missing(&loc).await.into())
     }
 
+    /// Whether `e`, from listing `root`, says that `root`'s container does not exist and an
+    /// upload may create it, as rclone does: only a Blob storage account's container (a
+    /// OneLake workspace or an ADLS Gen2 filesystem is not ours to create).
+    pub fn may_create_container(&self, root: &RemoteLocation, e: &RemoteError) -> bool {
+        self.blob.is_some()
+            && root.service() == Service::BlobAccount
+            && e.status() == Some(404)
+            && e.code()
+                .is_some_and(|c| c.eq_ignore_ascii_case("ContainerNotFound"))
+    }
+
+    /// Creates `root`'s container (Blob); an existing one is fine.
+    pub async fn create_container(&self, root: &RemoteLocation) -> Result<(), RemoteError> {
+        match &self.blob {
+            Some(blob) => {
+                blob.create_container(&Self::blob_loc(root)).await?;
+                Ok(())
+            }
+            None => Err(RemoteError::Unsupported("creating a container")),
+        }
+    }
+
     /// Uploads the local file at `path` to `loc`, replacing what is there.
     pub async fn upload_file(
         &self,

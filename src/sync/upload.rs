@@ -130,6 +130,13 @@ pub(super) async fn upload(
         if options.dry_run || held.is_some() {
             break (plan, base);
         }
+        if tree.missing_container {
+            remote
+                .create_container(root)
+                .await
+                .map_err(|e| SyncError::Remote(Box::new(e)))?;
+            tree.missing_container = false;
+        }
         let taken = lock::acquire(
             remote,
             root,
@@ -497,8 +504,8 @@ async fn list_with_manifest(
 }
 
 /// The remote tree below `root`. A root that does not exist yet is an empty tree when the
-/// upload can create it (its item and `Files` folder exist); otherwise the error names
-/// what is missing.
+/// upload can create it (its item and `Files` folder exist, or it is in a Blob account's
+/// container, existing or not); otherwise the error names what is missing.
 async fn list_root(t: &Transport, root: &RemoteLocation) -> Result<RemoteTree, SyncError> {
     match remote::list_tree(t, root).await {
         // A Blob listing shows a missing folder as empty: check what it is in.
@@ -514,6 +521,12 @@ async fn list_root(t: &Transport, root: &RemoteLocation) -> Result<RemoteTree, S
             Err(e) => Err(SyncError::Remote(Box::new(e))),
         },
         Err(e) if e.is_missing() => Err(SyncError::Remote(Box::new(e))),
+        // A Blob account's container that does not exist yet: created before the first write
+        // (a dry run only says what it would upload).
+        Err(e) if t.may_create_container(root, &e) => Ok(RemoteTree {
+            missing_container: true,
+            ..RemoteTree::default()
+        }),
         // A container that does not exist: nothing to list, nothing that can be written.
         Err(e) if e.status() == Some(404) => Err(SyncError::Remote(Box::new(
             t.explain_listing_error(root, e).await,

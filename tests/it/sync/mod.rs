@@ -1866,3 +1866,71 @@ fn ls_lists_a_blob_container() {
         .collect();
     assert_eq!(paths, ["a.txt", "dir/b.txt", "dir/deeper/c.txt"]);
 }
+
+/// An upload into a Blob account's container that does not exist yet creates it (as rclone
+/// does; a dry run does not), while a download from it is an error that deletes nothing.
+#[test]
+fn an_upload_creates_a_missing_blob_container_and_a_download_from_it_deletes_nothing() {
+    let f = Fixture::new(Backend::Azurite);
+    // The fixture's container name with `-new`: a container nobody created.
+    let existing = f.url("x");
+    let container = existing.strip_suffix("/x").unwrap();
+    let url = format!("{container}-new/proj");
+    let src = tempfile::tempdir().unwrap();
+    write(src.path(), "a.txt", b"12345");
+    write(src.path(), "dir/b.txt", b"1");
+    let src_arg = src.path().to_string_lossy().to_string();
+    let ls = |url: &str| f.command().args(["ls", "-r", url]).output().unwrap();
+
+    let dry = f.cli(&[&src_arg, &url, "--dry-run"]);
+    assert_eq!(
+        dry.status.code(),
+        Some(0),
+        "{}",
+        crate::util::text(&dry.stderr)
+    );
+    let missing = ls(&url);
+    assert_eq!(
+        missing.status.code(),
+        Some(2),
+        "a dry run created the container"
+    );
+    assert!(
+        crate::util::text(&missing.stderr).contains("ContainerNotFound"),
+        "{}",
+        crate::util::text(&missing.stderr)
+    );
+
+    // A download from the missing container keeps every local file.
+    let dst = tempfile::tempdir().unwrap();
+    write(dst.path(), "mine.txt", b"keep me");
+    let other = format!("{container}-other/proj");
+    let down = f.cli(&[&other, &dst.path().to_string_lossy()]);
+    assert_eq!(
+        down.status.code(),
+        Some(2),
+        "{}",
+        crate::util::text(&down.stderr)
+    );
+    assert_eq!(tree(dst.path()).len(), 1);
+
+    let up = f.cli(&[&src_arg, &url]);
+    assert_eq!(
+        up.status.code(),
+        Some(0),
+        "{}",
+        crate::util::text(&up.stderr)
+    );
+    let listed = ls(&url);
+    assert_eq!(listed.status.code(), Some(0));
+    let names: Vec<String> = crate::util::text(&listed.stdout)
+        .lines()
+        .map(|l| l.split_whitespace().last().unwrap().to_string())
+        .filter(|p| !p.starts_with(".fabric-remote"))
+        .collect();
+    assert_eq!(names, ["a.txt", "dir/b.txt"]);
+    // And a second run is a no-op in the container it made.
+    let again = f.cli(&[&src_arg, &url, "--json"]);
+    assert_eq!(again.status.code(), Some(0));
+    assert!(crate::util::text(&again.stdout).contains("\"uploaded\":0"));
+}
