@@ -111,12 +111,19 @@ fn render(summary: &Summary, json: bool) -> ExitStatus {
         } else {
             String::new()
         };
+        let files = |n: u64| {
+            if n == 1 {
+                "1 file".to_string()
+            } else {
+                format!("{n} files")
+            }
+        };
         if summary.dry_run {
-            println!("{verb} {} files{failed} ({secs:.1}s)", summary.changed());
+            println!("{verb} {}{failed} ({secs:.1}s)", files(summary.changed()));
         } else {
             println!(
-                "{verb} ({} files changed, {} unchanged{failed}, {secs:.1}s)",
-                summary.changed(),
+                "{verb} ({} changed, {} unchanged{failed}, {secs:.1}s)",
+                files(summary.changed()),
                 summary.unchanged
             );
         }
