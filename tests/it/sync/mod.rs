@@ -822,10 +822,9 @@ fn issue_8_upload_into_a_missing_lakehouse_is_one_sentence(b: Backend) {
     let src = tempfile::tempdir().unwrap();
     sample_tree(src.path(), 30);
     let cases = match b {
-        Backend::Azurite => vec![(
-            missing_container_url(&f, "proj"),
-            "ContainerNotFound".to_string(),
-        )],
+        // A Blob account's missing container is created by an upload, as rclone does:
+        // `an_upload_creates_a_missing_blob_container_and_a_download_from_it_deletes_nothing`.
+        Backend::Azurite => unreachable!("not in the Azurite suite"),
         _ => vec![
             (
                 item_url(&f, "nolake.Lakehouse", "Files/proj"),
@@ -1502,7 +1501,6 @@ suite!(
         a_killed_sync_converges_on_the_next_run,
         cli_summary_json_dry_run_and_exit_codes,
         issue_8_download_from_a_missing_remote_root_deletes_nothing,
-        issue_8_upload_into_a_missing_lakehouse_is_one_sentence,
         issue_8_download_keeps_test_env_and_excluded_files_in_extra_directories,
         issue_8_a_killed_upload_resends_at_most_the_files_in_flight,
         issue_8_two_syncs_at_once_take_turns,
