@@ -144,8 +144,29 @@ pub(crate) enum ReadFault<E> {
     Interrupted(String),
 }
 
+/// The headers of one GET of a [`read_resuming`]: the `Range` still wanted, and the ETag
+/// the object must still have.
+pub(crate) struct ReadRequest {
+    range: Option<String>,
+    if_match: Option<String>,
+}
+
+impl ReadRequest {
+    /// The request with these headers.
+    pub(crate) fn apply(&self, r: RequestBuilder) -> RequestBuilder {
+        let r = match &self.range {
+            Some(v) => r.header("range", v.as_str()),
+            None => r,
+        };
+        match &self.if_match {
+            Some(v) => r.header("if-match", v.as_str()),
+            None => r,
+        }
+    }
+}
+
 /// Streams an object's bytes `start..end` (`end` exclusive, `None`: to the end) into `out`
-/// and returns how many were written. `get(range, if_match)` sends one GET with those
+/// and returns how many were written. `get(request)` sends one GET with the request's
 /// headers. A body that breaks off is resumed from the last byte received, pinned to the
 /// first answer's ETag (`If-Match`) so an object replaced meanwhile fails the request
 /// instead of mixing two versions; `ranged` says whether the first request needs a `Range`
@@ -160,7 +181,7 @@ pub(crate) async fn read_resuming<W, E, F, Fut>(
 ) -> Result<u64, ReadFault<E>>
 where
     W: tokio::io::AsyncWrite + Unpin,
-    F: FnMut(Option<String>, Option<String>) -> Fut,
+    F: FnMut(ReadRequest) -> Fut,
     Fut: std::future::Future<Output = Result<reqwest::Response, E>>,
 {
     use futures::StreamExt;
@@ -177,7 +198,9 @@ where
             (true, None) => Some(format!("bytes={from}-")),
         };
         let if_match = etag.as_ref().map(|tag| format!("\"{tag}\""));
-        let response = get(range, if_match).await.map_err(ReadFault::Request)?;
+        let response = get(ReadRequest { range, if_match })
+            .await
+            .map_err(ReadFault::Request)?;
         if etag.is_none() {
             etag = Some(etag_of(response.headers()));
             total = response.content_length();

@@ -429,31 +429,15 @@ impl BlobClient {
         let end = range.as_ref().map(|r| r.end);
         let max_attempts = self.http.policy().max_attempts;
         let url = loc.url();
-        read_resuming(
-            start,
-            end,
-            range.is_some(),
-            max_attempts,
-            out,
-            |range, if_match| {
-                let url = &url;
-                async move {
-                    let sent = self
-                        .call(Method::GET, url, |r| {
-                            let r = match &range {
-                                Some(v) => r.header("range", v.as_str()),
-                                None => r,
-                            };
-                            match &if_match {
-                                Some(v) => r.header("if-match", v.as_str()),
-                                None => r,
-                            }
-                        })
-                        .await?;
-                    Ok(sent.response)
-                }
-            },
-        )
+        read_resuming(start, end, range.is_some(), max_attempts, out, |req| {
+            let url = &url;
+            async move {
+                Ok(self
+                    .call(Method::GET, url, |r| req.apply(r))
+                    .await?
+                    .response)
+            }
+        })
         .await
         .map_err(|fault: ReadFault<HttpError>| match fault {
             ReadFault::Request(e) if e.status() == Some(412) => {

@@ -324,22 +324,13 @@ impl DfsClient {
     ) -> Result<u64, DfsError> {
         let max_attempts = self.http.policy().max_attempts;
         let url = loc.url();
-        read_resuming(0, None, false, max_attempts, out, |range, if_match| {
+        read_resuming(0, None, false, max_attempts, out, |req| {
             let url = &url;
             async move {
-                let sent = self
-                    .call(Method::GET, url, |r| {
-                        let r = match &range {
-                            Some(v) => r.header("range", v.as_str()),
-                            None => r,
-                        };
-                        match &if_match {
-                            Some(v) => r.header("if-match", v.as_str()),
-                            None => r,
-                        }
-                    })
-                    .await?;
-                Ok(sent.response)
+                Ok(self
+                    .call(Method::GET, url, |r| req.apply(r))
+                    .await?
+                    .response)
             }
         })
         .await
