@@ -146,6 +146,20 @@ impl Remote {
         cmd
     }
 
+    /// `fabric-remote run --nodeids-from FILE --stream-reports ARGS` (the plugin's
+    /// interface), with `ids` written to FILE one per line.
+    pub(crate) fn stream_command(&self, ids: &[&str], args: &[&str]) -> Command {
+        let file = self.dir.path().join("ids.txt");
+        std::fs::write(&file, ids.join("\n")).unwrap();
+        let mut cmd = self.command(&[
+            "--nodeids-from",
+            &file.to_string_lossy(),
+            "--stream-reports",
+        ]);
+        cmd.args(args);
+        cmd
+    }
+
     pub(crate) fn write_test_env(&self, text: &str) {
         std::fs::write(self.project.join("test.env"), text).unwrap();
     }
@@ -559,20 +573,15 @@ fn a_canary_secret_in_test_env_reaches_no_uploaded_file_and_no_output() {
 fn stream_reports_passes_every_record_once_in_order_then_a_finish_record() {
     let remote = Remote::start();
     remote.write_test_env(ENV);
-    let ids = remote.dir.path().join("ids.txt");
-    std::fs::write(
-        &ids,
-        "tests/test_outcomes.py::test_pass\ntests/test_outcomes.py::test_fail\ntests/test_outcomes.py::test_xfail\n",
-    )
-    .unwrap();
     let out = remote
-        .command(&[
-            "--nodeids-from",
-            &ids.to_string_lossy(),
-            "--stream-reports",
-            "--",
-            "tests/test_outcomes.py",
-        ])
+        .stream_command(
+            &[
+                "tests/test_outcomes.py::test_pass",
+                "tests/test_outcomes.py::test_fail",
+                "tests/test_outcomes.py::test_xfail",
+            ],
+            &["--", "tests/test_outcomes.py"],
+        )
         .output()
         .unwrap();
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
@@ -843,20 +852,14 @@ pub(crate) fn mask_addresses(line: &str) -> String {
 fn sigterm_in_stream_mode_cancels_and_ends_with_an_interrupted_finish_record() {
     let remote = Remote::start();
     remote.write_test_env(ENV);
-    let ids = remote.dir.path().join("ids.txt");
-    std::fs::write(
-        &ids,
-        "tests/test_hang.py::test_a_quick\ntests/test_hang.py::test_c_hangs\n",
-    )
-    .unwrap();
     let mut child = remote
-        .command(&[
-            "--nodeids-from",
-            &ids.to_string_lossy(),
-            "--stream-reports",
-            "--",
-            "tests/test_hang.py",
-        ])
+        .stream_command(
+            &[
+                "tests/test_hang.py::test_a_quick",
+                "tests/test_hang.py::test_c_hangs",
+            ],
+            &["--", "tests/test_hang.py"],
+        )
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

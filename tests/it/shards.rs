@@ -412,18 +412,9 @@ fn stream_reports_with_shards_is_one_session_and_names_every_shard() {
         .collect();
     ids.push("tests/test_suite.py::test_param[a::b]".into());
     ids.push("tests/test_suite.py::test_param[d]".into());
-    let file = remote.dir.path().join("ids.txt");
-    std::fs::write(&file, ids.join("\n")).unwrap();
+    let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
     let out = remote
-        .command(&[
-            "--nodeids-from",
-            &file.to_string_lossy(),
-            "--stream-reports",
-            "--shards",
-            "3",
-            "--",
-            "tests/test_suite.py",
-        ])
+        .stream_command(&id_refs, &["--shards", "3", "--", "tests/test_suite.py"])
         .output()
         .unwrap();
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
@@ -516,22 +507,15 @@ fn pytest_xdist_inside_one_job_is_replayed_once_per_report() {
     assert_eq!(two.status.code(), local.status.code());
 
     // The stream: each report once, from the workers, without xdist's `node`.
-    let ids = remote.dir.path().join("ids.txt");
-    std::fs::write(
-        &ids,
-        "tests/test_outcomes.py::test_pass\ntests/test_outcomes.py::test_fail\ntests/test_outcomes.py::test_teardown_error\n",
-    )
-    .unwrap();
     let out = remote
-        .command(&[
-            "--nodeids-from",
-            &ids.to_string_lossy(),
-            "--stream-reports",
-            "--",
-            "-n",
-            "2",
-            "tests/test_outcomes.py",
-        ])
+        .stream_command(
+            &[
+                "tests/test_outcomes.py::test_pass",
+                "tests/test_outcomes.py::test_fail",
+                "tests/test_outcomes.py::test_teardown_error",
+            ],
+            &["--", "-n", "2", "tests/test_outcomes.py"],
+        )
         .output()
         .unwrap();
     let stdout = text(&out.stdout);

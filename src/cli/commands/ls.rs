@@ -73,18 +73,7 @@ async fn list_dfs(
         // Nothing listed: the URL may be a file, an empty folder, or nothing at all.
         match dfs.head(dir).await? {
             Some(props) if !props.is_directory => {
-                let name = dir.segments().last().cloned().unwrap_or_default();
-                rows.push((
-                    name.clone(),
-                    PathEntry {
-                        name,
-                        is_directory: false,
-                        size: props.size,
-                        etag: props.etag,
-                        last_modified: props.last_modified,
-                        created: None,
-                    },
-                ));
+                rows.push(file_row(dir, props.size, props.etag, props.last_modified));
             }
             Some(_) => {}
             None => return Err(dfs.explain_missing(dir).await.into()),
@@ -142,21 +131,30 @@ async fn list_blob(
     if rows.is_empty() && !dir.is_protected() {
         // Nothing below: the URL may name one blob.
         if let Some(props) = blob.properties(dir).await? {
-            let name = dir.segments().last().cloned().unwrap_or_default();
-            rows.insert(
-                name.clone(),
-                PathEntry {
-                    name,
-                    is_directory: false,
-                    size: props.size,
-                    etag: props.etag,
-                    last_modified: props.last_modified,
-                    created: None,
-                },
-            );
+            let (name, row) = file_row(dir, props.size, props.etag, props.last_modified);
+            rows.insert(name, row);
         }
     }
     Ok(rows.into_iter().collect())
+}
+
+/// The one row of a URL that names a file, not a folder.
+fn file_row(
+    dir: &RemoteLocation,
+    size: u64,
+    etag: String,
+    last_modified: Option<std::time::SystemTime>,
+) -> (String, PathEntry) {
+    let name = dir.segments().last().cloned().unwrap_or_default();
+    let entry = PathEntry {
+        name: name.clone(),
+        is_directory: false,
+        size,
+        etag,
+        last_modified,
+        created: None,
+    };
+    (name, entry)
 }
 
 fn print(rows: &[(String, PathEntry)], json: bool) {
